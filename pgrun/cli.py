@@ -1,0 +1,47 @@
+"""`pgrun`: the Hydra app. Thin: resolve the config, run, map failures to exit codes."""
+
+from __future__ import annotations
+
+import sys
+from importlib import resources
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+
+from pgrun.config import ConfigError, register_configs
+
+CONFIG_DIR = str(resources.files("pgrun.configs"))
+EXIT_CONFIG, EXIT_DIVERGED, EXIT_INTERRUPTED = 2, 3, 130
+
+register_configs()
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")
+def _main(cfg) -> None:
+    from pgrun.run import TrainingDiverged, enable_compilation_cache, run
+
+    enable_compilation_cache()
+    try:
+        run(cfg, HydraConfig.get().runtime.output_dir)
+    except ConfigError as e:
+        print(f"pgrun: config error: {e}", file=sys.stderr)
+        sys.exit(EXIT_CONFIG)
+    except (KeyError, TypeError) as e:  # e.g. env.params with an unknown key
+        if "valid" not in str(e):
+            raise
+        print(f"pgrun: config error: {e.args[0]}", file=sys.stderr)
+        sys.exit(EXIT_CONFIG)
+    except TrainingDiverged as e:
+        print(f"pgrun: {e}", file=sys.stderr)
+        sys.exit(EXIT_DIVERGED)
+    except KeyboardInterrupt:
+        print("pgrun: interrupted; metrics so far are in metrics.csv", file=sys.stderr)
+        sys.exit(EXIT_INTERRUPTED)
+
+
+def main() -> None:
+    _main()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,141 @@
+"""Typed config schemas (Hydra ConfigStore) and the checks run before anything compiles."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING
+
+from pgrun.estimators import BASELINES, WEIGHTS
+from pgrun.policies import ACTIVATIONS, FEATURE_MAPS
+
+
+@dataclass
+class EnvConfig:
+    name: str = MISSING
+    max_episode_steps: Optional[int] = None  # None: the env's own time limit
+    params: Dict[str, Any] = field(default_factory=dict)  # physics overrides, e.g. gravity
+
+
+@dataclass
+class PolicyConfig:
+    name: str = MISSING  # softmax_linear | gaussian_linear | mlp
+    features: str = "onehot_state"  # softmax_linear: onehot_state | env
+    hidden: List[int] = field(default_factory=lambda: [64, 64])
+    activation: str = "tanh"
+    init_sigma: float = 1.0  # Gaussian policies: initial (or fixed) standard deviation
+    learn_sigma: bool = True  # gaussian_linear: learn σ too, or only θ
+
+
+@dataclass
+class EstimatorConfig:
+    name: str = MISSING
+    weight: str = "reward_to_go"  # total_return | reward_to_go | gae
+    baseline: str = "none"  # none | batch_mean | batch_mean_time | value
+    gae_lambda: float = 0.95
+    normalize_advantages: bool = False
+    entropy_coef: float = 0.0
+    critic_lr: float = 1e-3
+    critic_hidden: List[int] = field(default_factory=lambda: [64, 64])
+    critic_updates: int = 1  # critic gradient steps per iteration
+
+
+@dataclass
+class OptimizerConfig:
+    name: str = MISSING  # adam | sgd
+    lr: float = 1e-2
+    max_grad_norm: Optional[float] = None  # global-norm clipping; None: off
+
+
+@dataclass
+class Config:
+    env: EnvConfig = MISSING
+    policy: PolicyConfig = MISSING
+    estimator: EstimatorConfig = MISSING
+    optimizer: OptimizerConfig = MISSING
+    seed: int = 0
+    num_seeds: int = 8
+    iterations: int = 100
+    episodes_per_iteration: int = 16
+    gamma: float = 0.99
+    log_every: int = 10  # iterations per compiled chunk: metrics are written after each
+    progress: bool = True
+
+
+OPTIMIZERS = ("adam", "sgd")
+POLICIES = ("softmax_linear", "gaussian_linear", "mlp")
+
+
+def register_configs() -> None:
+    cs = ConfigStore.instance()
+    cs.store(name="base_config", node=Config)
+    cs.store(group="env", name="base_env", node=EnvConfig)
+    cs.store(group="policy", name="base_policy", node=PolicyConfig)
+    cs.store(group="estimator", name="base_estimator", node=EstimatorConfig)
+    cs.store(group="optimizer", name="base_optimizer", node=OptimizerConfig)
+
+
+class ConfigError(ValueError):
+    """A config that cannot run; the message is one paragraph for the user."""
+
+
+def _choice(key: str, value, valid) -> None:
+    if value not in valid:
+        raise ConfigError(f"{key}={value} is not valid; valid choices: {', '.join(map(str, valid))}.")
+
+
+def validate(cfg, env=None) -> None:
+    """Raise ConfigError (naming the key and the valid values) for a config that cannot run.
+
+    `env`, when given, is the instantiated env, for checks across groups.
+    """
+    from gymnasium import spaces
+
+    _choice("policy.name", cfg.policy.name, POLICIES)
+    _choice("policy.activation", cfg.policy.activation, tuple(ACTIVATIONS))
+    _choice("policy.features", cfg.policy.features, FEATURE_MAPS)
+    _choice("estimator.weight", cfg.estimator.weight, WEIGHTS)
+    _choice("estimator.baseline", cfg.estimator.baseline, BASELINES)
+    _choice("optimizer.name", cfg.optimizer.name, OPTIMIZERS)
+    if cfg.estimator.weight == "gae" and cfg.estimator.baseline not in ("none", "value"):
+        raise ConfigError(
+            f"estimator.baseline={cfg.estimator.baseline} cannot combine with estimator.weight=gae "
+            "(GAE already subtracts the learned V); valid choices: value, none.")
+    positive = {"optimizer.lr": cfg.optimizer.lr, "estimator.critic_lr": cfg.estimator.critic_lr,
+                "policy.init_sigma": cfg.policy.init_sigma}
+    for key, v in positive.items():
+        if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
+            raise ConfigError(f"{key}={v} must be a finite number > 0.")
+    if cfg.optimizer.max_grad_norm is not None and not cfg.optimizer.max_grad_norm > 0:
+        raise ConfigError(f"optimizer.max_grad_norm={cfg.optimizer.max_grad_norm} must be > 0 or null.")
+    for key in ("gamma", "estimator.gae_lambda"):
+        v = cfg.gamma if key == "gamma" else cfg.estimator.gae_lambda
+        if not (0.0 <= v <= 1.0):
+            raise ConfigError(f"{key}={v} must lie in [0, 1].")
+    ints = {"num_seeds": (cfg.num_seeds, 1), "iterations": (cfg.iterations, 1),
+            "episodes_per_iteration": (cfg.episodes_per_iteration, 2), "log_every": (cfg.log_every, 1),
+            "estimator.critic_updates": (cfg.estimator.critic_updates, 1)}
+    for key, (v, lo) in ints.items():
+        if v < lo:
+            raise ConfigError(f"{key}={v} must be an integer >= {lo}.")
+    if cfg.env.max_episode_steps is not None and cfg.env.max_episode_steps < 1:
+        raise ConfigError(f"env.max_episode_steps={cfg.env.max_episode_steps} must be >= 1 or null.")
+    if env is None:
+        return
+    discrete = isinstance(env.action_space, spaces.Discrete)
+    kind = "discrete (Discrete)" if discrete else "continuous (Box)"
+    if cfg.policy.name == "gaussian_linear" and discrete:
+        raise ConfigError(
+            f"policy=gaussian_linear needs a continuous action space, but env={cfg.env.name} has a "
+            f"{kind} one; valid choices for this env: softmax_linear, mlp.")
+    if cfg.policy.name == "softmax_linear" and not discrete:
+        raise ConfigError(
+            f"policy=softmax_linear needs a discrete action space, but env={cfg.env.name} has a "
+            f"{kind} one; valid choices for this env: gaussian_linear, mlp.")
+    if cfg.policy.name == "softmax_linear" and cfg.policy.features == "env" and not hasattr(env, "features"):
+        raise ConfigError(
+            f"policy.features=env, but env={cfg.env.name} defines no feature map x(s, a); "
+            "valid choices: onehot_state.")

@@ -1,0 +1,106 @@
+"""Policy-gradient estimators as surrogate losses (notes 04, "Surrogate Objective").
+
+An estimator is a *weight* Ψ_t (total return G(τ), reward-to-go G_t, or GAE(λ)) minus a
+*baseline* b (none, the batch-mean return, the time-step-wise batch mean, or a learned
+V(s_t)); the surrogate  J̃(θ) = 1/N Σ_i Σ_t log π_θ(a_t^i|s_t^i) · (Ψ_t^i - b_t^i)  has the
+estimator as its autodiff gradient. Shapes: [T, B] time-major, B = N episodes.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from pgrun.returns import gae, reward_to_go, total_return
+from pgrun.rollout import Batch
+
+WEIGHTS = ("total_return", "reward_to_go", "gae")
+BASELINES = ("none", "batch_mean", "batch_mean_time", "value")
+
+
+class Advantages(NamedTuple):
+    adv: jax.Array            # [T, B]  Ψ_t - b_t (0 on padding)
+    critic_target: jax.Array  # [T, B]  regression target for V(s_t) (G_t, or GAE λ-return)
+
+
+def needs_critic(weight: str, baseline: str) -> bool:
+    return weight == "gae" or baseline == "value"
+
+
+def leave_one_out_mean(x: jax.Array, axis: int = -1) -> jax.Array:
+    """b_i = 1/(N-1) Σ_{j≠i} x_j along `axis` (N ≥ 2).
+
+    Excluding episode i's own return keeps the baseline independent of its actions, so the
+    estimator stays exactly unbiased; the plain mean would scale the gradient by (1 - 1/N).
+    """
+    n = x.shape[axis]
+    return (jnp.sum(x, axis=axis, keepdims=True) - x) / (n - 1)
+
+
+def compute_advantages(batch: Batch, weight: str, baseline: str, gamma, lam,
+                       v_t=None, v_tp1=None) -> Advantages:
+    """Ψ_t - b_t for every step of the batch, plus the critic's regression target.
+
+    batch fields [T, B]; v_t = V(s_t), v_tp1 = V(s_{t+1}) [T, B] when a critic exists.
+    """
+    done = batch.terminated | batch.truncated
+    continue_t = 1.0 - done.astype(jnp.float32)
+    valid = batch.valid.astype(jnp.float32)
+    rtg = jax.vmap(reward_to_go, in_axes=(1, 1, None), out_axes=1)(batch.reward, continue_t, gamma)
+    target = rtg
+    if weight == "total_return":
+        psi = jnp.broadcast_to(
+            jax.vmap(total_return, in_axes=(1, 1, None))(batch.reward, batch.valid, gamma), rtg.shape)
+    elif weight == "reward_to_go":
+        psi = rtg
+    elif weight == "gae":
+        discount_t = gamma * (1.0 - batch.terminated.astype(jnp.float32))
+        psi = jax.vmap(gae, in_axes=(1, 1, 1, 1, 1, None, None), out_axes=1)(
+            batch.reward, discount_t, continue_t, v_t, v_tp1, gamma, lam)
+        target = psi + v_t  # the λ-return
+        return Advantages(psi * valid, target)
+    else:
+        raise ValueError(f"unknown weight {weight!r}; valid: {WEIGHTS}")
+
+    if baseline == "none":
+        b = 0.0
+    elif baseline == "batch_mean":
+        g0 = jax.vmap(total_return, in_axes=(1, 1, None))(batch.reward, batch.valid, gamma)
+        b = leave_one_out_mean(g0)[None, :]
+    elif baseline == "batch_mean_time":
+        b = leave_one_out_mean(psi * valid, axis=1)
+    elif baseline == "value":
+        b = v_t
+    else:
+        raise ValueError(f"unknown baseline {baseline!r}; valid: {BASELINES}")
+    return Advantages((psi - b) * valid, target)
+
+
+def normalize(adv: jax.Array, valid: jax.Array) -> jax.Array:
+    """(A - mean) / std over the valid steps."""
+    n = jnp.maximum(valid.sum(), 1.0)
+    mean = jnp.sum(adv * valid) / n
+    std = jnp.sqrt(jnp.sum(((adv - mean) * valid) ** 2) / n)
+    return (adv - mean) / (std + 1e-8) * valid
+
+
+def pg_loss(params, policy, batch: Batch, adv: jax.Array, entropy_coef):
+    """Negative surrogate: -(1/B) Σ_{t,i} valid·log π(a|s)·A  - c_H · mean entropy.
+
+    Returns (loss, metrics) with metrics {"entropy": mean entropy over valid steps}.
+    """
+    dist = policy.dist(params, batch.obs)
+    logp = dist.log_prob(batch.action)
+    valid = batch.valid.astype(jnp.float32)
+    num_episodes = batch.reward.shape[1]
+    surrogate = jnp.sum(logp * jax.lax.stop_gradient(adv) * valid) / num_episodes
+    entropy = jnp.sum(dist.entropy() * valid) / jnp.maximum(valid.sum(), 1.0)
+    return -surrogate - entropy_coef * entropy, {"entropy": entropy}
+
+
+def value_loss(phi, critic_apply, obs, target, valid):
+    """½ mean over valid steps of (V_φ(s_t) - target_t)²."""
+    v = critic_apply(phi, obs)
+    return 0.5 * jnp.sum(((v - target) ** 2) * valid) / jnp.maximum(valid.sum(), 1.0)

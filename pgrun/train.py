@@ -1,0 +1,138 @@
+"""The training program: `make_train` builds pure `init(key)` and `chunk(state)`.
+
+One iteration = sample `episodes_per_iteration` episodes with π_θ -> advantages -> one
+optax step on the surrogate (and `critic_updates` steps on V_φ where a critic exists).
+A chunk is a `lax.scan` of `log_every` iterations; the host vmaps and jits it over seeds.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from pgrun.envs import make_env
+from pgrun.estimators import compute_advantages, needs_critic, normalize, pg_loss, value_loss
+from pgrun.policies import make_critic, make_policy
+from pgrun.rollout import rollout_episodes
+
+
+class TrainState(NamedTuple):
+    params: Any
+    opt_state: Any
+    critic_params: Any      # {} when the estimator has no critic
+    critic_opt_state: Any
+    hp: dict                # vmappable scalars: gamma, gae_lambda, entropy_coef
+    key: jax.Array
+    iteration: jax.Array    # int32: iterations completed
+    env_steps: jax.Array    # int32: valid env steps so far
+
+
+class Trainer(NamedTuple):
+    init: Callable   # key -> TrainState
+    chunk: Callable  # TrainState -> (TrainState, metrics {name: [log_every]})
+    env: Any
+    max_steps: int
+
+
+def make_optimizer(cfg_opt, lr) -> optax.GradientTransformation:
+    """optax optimizer with the learning rate injected (so it is state, and vmappable)."""
+    base = {"adam": optax.adam, "sgd": optax.sgd}[cfg_opt.name]
+    tx = optax.inject_hyperparams(base)(learning_rate=lr)
+    if cfg_opt.max_grad_norm is not None:
+        tx = optax.chain(optax.clip_by_global_norm(cfg_opt.max_grad_norm), tx)
+    return tx
+
+
+def tree_all_finite(tree) -> jax.Array:
+    leaves = jax.tree_util.tree_leaves(tree)
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves])) if leaves else jnp.bool_(True)
+
+
+def make_train(cfg) -> Trainer:
+    """Build the pure per-seed functions for the run described by `cfg`."""
+    env = make_env(cfg.env.name)
+    env_params = env.params_from_overrides(dict(cfg.env.params))
+    max_steps = int(cfg.env.max_episode_steps or env.max_episode_steps)
+    policy = make_policy(cfg.policy, env)
+    est = cfg.estimator
+    use_critic = needs_critic(est.weight, est.baseline)
+    obs_dim = int(np.prod(env.observation_space.shape))
+    critic_init, critic_apply = make_critic(obs_dim, est.critic_hidden, cfg.policy.activation)
+    tx = make_optimizer(cfg.optimizer, cfg.optimizer.lr)
+    critic_tx = optax.adam(est.critic_lr)
+    n_eps = int(cfg.episodes_per_iteration)
+    total_iterations = int(cfg.iterations)
+
+    def init(key) -> TrainState:
+        k_pi, k_v, k_run = jax.random.split(key, 3)
+        params = policy.init(k_pi)
+        critic_params = critic_init(k_v) if use_critic else {}
+        hp = {"gamma": jnp.float32(cfg.gamma), "gae_lambda": jnp.float32(est.gae_lambda),
+              "entropy_coef": jnp.float32(est.entropy_coef)}
+        return TrainState(params, tx.init(params), critic_params,
+                          critic_tx.init(critic_params) if use_critic else {}, hp, k_run,
+                          jnp.int32(0), jnp.int32(0))
+
+    def iteration(state: TrainState):
+        key, k_roll = jax.random.split(state.key)
+        batch = rollout_episodes(env, env_params, policy, state.params, k_roll, n_eps, max_steps)
+        hp = state.hp
+        valid = batch.valid.astype(jnp.float32)
+        if use_critic:
+            v_t = critic_apply(state.critic_params, batch.obs)
+            v_tp1 = critic_apply(state.critic_params, batch.next_obs)
+        else:
+            v_t = v_tp1 = None
+        advs = compute_advantages(batch, est.weight, est.baseline, hp["gamma"], hp["gae_lambda"], v_t, v_tp1)
+        adv = normalize(advs.adv, valid) if est.normalize_advantages else advs.adv
+        (loss, aux), grads = jax.value_and_grad(pg_loss, has_aux=True)(
+            state.params, policy, batch, adv, hp["entropy_coef"])
+        updates, opt_state = tx.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+
+        critic_params, critic_opt_state = state.critic_params, state.critic_opt_state
+        v_loss = jnp.float32(jnp.nan)
+        if use_critic:
+            def critic_step(carry, _):
+                phi, opt = carry
+                l, g = jax.value_and_grad(value_loss)(phi, critic_apply, batch.obs, advs.critic_target, valid)
+                u, opt = critic_tx.update(g, opt, phi)
+                return (optax.apply_updates(phi, u), opt), l
+            (critic_params, critic_opt_state), losses = jax.lax.scan(
+                critic_step, (critic_params, critic_opt_state), None, length=est.critic_updates)
+            v_loss = losses[0]
+
+        ep_return = jnp.sum(batch.reward, axis=0)          # [B] undiscounted
+        ep_length = jnp.sum(valid, axis=0)                 # [B]
+        steps = jnp.sum(batch.valid).astype(jnp.int32)
+        grad_norm = optax.global_norm(grads)
+        finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm) & tree_all_finite(params)
+        if use_critic:
+            finite = finite & tree_all_finite(critic_params)
+        new = TrainState(params, opt_state, critic_params, critic_opt_state, hp, key,
+                         state.iteration + 1, state.env_steps + steps)
+        metrics = {
+            "iteration": new.iteration, "env_steps": new.env_steps,
+            "episodes": jnp.int32(n_eps),
+            "return_mean": ep_return.mean(), "return_std": ep_return.std(),
+            "return_min": ep_return.min(), "return_max": ep_return.max(),
+            "length_mean": ep_length.mean(), "loss": loss, "grad_norm": grad_norm,
+            "entropy": aux["entropy"], "value_loss": v_loss, "finite": finite,
+        }
+        return new, metrics
+
+    def chunk_step(state: TrainState, _):
+        new, metrics = iteration(state)
+        active = state.iteration < total_iterations  # the last chunk may run past the end
+        new = jax.tree_util.tree_map(lambda a, b: jnp.where(active, a, b), new, state)
+        metrics["active"] = active
+        return new, metrics
+
+    def chunk(state: TrainState):
+        return jax.lax.scan(chunk_step, state, None, length=min(int(cfg.log_every), total_iterations))
+
+    return Trainer(init, chunk, env, max_steps)
