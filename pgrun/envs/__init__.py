@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from pgrun.envs.base import PGEnv, Step, reset, step
+from pgrun.envs.bandit import Bandit
 from pgrun.envs.cartpole import CartPole
+from pgrun.envs.particle import Particle, ParticleContinuous
 
 ENVS: dict[str, type[PGEnv]] = {
-    CartPole.name: CartPole,
+    cls.name: cls for cls in (CartPole, Bandit, Particle, ParticleContinuous)
 }
 
 
