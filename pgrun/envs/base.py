@@ -65,19 +65,19 @@ class Step(NamedTuple):
 def step(env: FuncEnv, params, state, action, key, t, max_steps) -> Step:
     """Advance one env by one step; t is the index of this step within the episode.
 
+    As in gymnasium's FunctionalJaxEnv, one key serves all of the env's functions.
+
     terminated = terminal(s_{t+1}); truncated = (t + 1 >= max_steps) and not terminated.
     """
-    k_trans, k_rew, k_term, k_obs = jax.random.split(key, 4)
-    next_state = env.transition(state, action, k_trans, params)
-    reward = jnp.asarray(env.reward(state, action, next_state, k_rew, params), jnp.float32)
-    terminated = jnp.asarray(env.terminal(next_state, k_term, params), bool)
+    next_state = env.transition(state, action, key, params)
+    reward = jnp.asarray(env.reward(state, action, next_state, key, params), jnp.float32)
+    terminated = jnp.asarray(env.terminal(next_state, key, params), bool)
     truncated = jnp.logical_and(t + 1 >= max_steps, jnp.logical_not(terminated))
-    obs = jnp.asarray(env.observation(next_state, k_obs, params), jnp.float32)
+    obs = jnp.asarray(env.observation(next_state, key, params), jnp.float32)
     return Step(next_state, obs, reward, terminated, truncated)
 
 
 def reset(env: FuncEnv, params, key):
     """Initial (state, obs) of one env."""
-    k_init, k_obs = jax.random.split(key)
-    state = env.initial(k_init, params)
-    return state, jnp.asarray(env.observation(state, k_obs, params), jnp.float32)
+    state = env.initial(key, params)
+    return state, jnp.asarray(env.observation(state, key, params), jnp.float32)
