@@ -70,10 +70,24 @@ def make_grad_fn(name: str, policy, gamma: float, gae_lambda: float = 0.95,
     return grad_fn
 
 
-def sample_batches(env, env_params, policy, params, keys, num_episodes: int, max_steps: int) -> Batch:
-    """M independent batches, one per key: fields [M, T, N, ...]."""
-    roll = lambda k: rollout_episodes(env, env_params, policy, params, k, num_episodes, max_steps)  # noqa: E731
-    return jax.jit(jax.vmap(roll))(keys)
+def sample_batches(env, env_params, policy, params, keys, num_episodes: int, max_steps: int,
+                   chunk: int = 256) -> Batch:
+    """M independent batches, one per key: fields [M, T, N, ...].
+
+    Sampled `chunk` keys at a time by one compiled program (keys padded to a multiple of
+    the chunk), so any M costs a single compilation.
+    """
+    keys = jnp.asarray(keys)
+    M = keys.shape[0]
+    C = min(M, chunk)
+    roll = lambda p, k: rollout_episodes(env, env_params, policy, p, k, num_episodes, max_steps)  # noqa: E731
+    f = jax.jit(jax.vmap(roll, in_axes=(None, 0)))
+    pad = (-M) % C
+    if pad:
+        keys = jnp.concatenate([keys, keys[:pad]], axis=0)
+    parts = [f(params, keys[i:i + C]) for i in range(0, M + pad, C)]
+    out = parts[0] if len(parts) == 1 else jax.tree_util.tree_map(lambda *x: jnp.concatenate(x), *parts)
+    return jax.tree_util.tree_map(lambda x: x[:M], out) if pad else out
 
 
 def batched_grads(grad_fn: Callable, params, batches: Batch, chunk: int = 64) -> np.ndarray:
