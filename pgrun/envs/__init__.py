@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from pgrun.envs.base import PGEnv, Step, reset, step
+from pgrun.envs.acrobot import Acrobot
 from pgrun.envs.cartpole import CartPole
 
 ENVS: dict[str, type[PGEnv]] = {
-    CartPole.name: CartPole,
+    cls.name: cls for cls in (CartPole, Acrobot)
 }
 
 
