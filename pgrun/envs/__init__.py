@@ -5,9 +5,10 @@ from __future__ import annotations
 from pgrun.envs.base import PGEnv, Step, reset, step
 from pgrun.envs.acrobot import Acrobot
 from pgrun.envs.cartpole import CartPole
+from pgrun.envs.mountain_car import MountainCar, MountainCarContinuous
 
 ENVS: dict[str, type[PGEnv]] = {
-    cls.name: cls for cls in (CartPole, Acrobot)
+    cls.name: cls for cls in (CartPole, Acrobot, MountainCar, MountainCarContinuous)
 }
 
 
