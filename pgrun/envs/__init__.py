@@ -6,9 +6,10 @@ from pgrun.envs.base import PGEnv, Step, reset, step
 from pgrun.envs.acrobot import Acrobot
 from pgrun.envs.cartpole import CartPole
 from pgrun.envs.mountain_car import MountainCar, MountainCarContinuous
+from pgrun.envs.pendulum import Pendulum
 
 ENVS: dict[str, type[PGEnv]] = {
-    cls.name: cls for cls in (CartPole, Acrobot, MountainCar, MountainCarContinuous)
+    cls.name: cls for cls in (CartPole, Acrobot, MountainCar, MountainCarContinuous, Pendulum)
 }
 
 
