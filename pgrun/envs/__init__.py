@@ -20,4 +20,9 @@ def make_env(name: str) -> PGEnv:
     return ENVS[name]()
 
 
+# cheap (no env is built): makes gymnasium.make("pgrun/CartPole-v1") etc. available
+from pgrun.envs.gym_register import register_all  # noqa: E402
+
+register_all()
+
 __all__ = ["ENVS", "PGEnv", "Step", "make_env", "reset", "step"]
