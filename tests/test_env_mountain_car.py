@@ -42,7 +42,9 @@ def test_mountain_car_continuous_matches_gymnasium(policy):
     _check_outcomes(policy, episodes, 999)
 
 
-@pytest.mark.parametrize("name, policies", [("MountainCar", DISCRETE), ("MountainCarContinuous", CONTINUOUS)])
+@pytest.mark.parametrize(
+    "name, policies", [("MountainCar", DISCRETE), ("MountainCarContinuous", CONTINUOUS)]
+)
 def test_goal_velocity_override_matches_gymnasium(name, policies):
     """goal_velocity is a gymnasium constructor argument; force/power only an attribute."""
     attr = "force" if name == "MountainCar" else "power"

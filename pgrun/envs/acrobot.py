@@ -6,7 +6,8 @@ in ±torque_noise_max, 0 by default). With c2 = cos θ2:
   d1   = m1 lc1² + m2 (l1² + lc2² + 2 l1 lc2 c2) + I1 + I2
   d2   = m2 (lc2² + l1 lc2 c2) + I2
   φ2   = m2 lc2 g cos(θ1 + θ2 - π/2)
-  φ1   = -m2 l1 lc2 θ̇2² sin θ2 - 2 m2 l1 lc2 θ̇2 θ̇1 sin θ2 + (m1 lc1 + m2 l1) g cos(θ1 - π/2) + φ2
+  φ1   = -m2 l1 lc2 θ̇2² sin θ2 - 2 m2 l1 lc2 θ̇2 θ̇1 sin θ2
+         + (m1 lc1 + m2 l1) g cos(θ1 - π/2) + φ2
   θ̈2   = (τ + d2/d1 φ1 - m2 l1 lc2 θ̇1² sin θ2 - φ2) / (m2 lc2² + I2 - d2²/d1)
   θ̈1   = -(d2 θ̈2 + φ1) / d1
 One RK4 step of length dt (gymnasium's `rk4` over t = [0, dt], τ held constant), then
