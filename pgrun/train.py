@@ -32,9 +32,13 @@ class TrainState(NamedTuple):
 
 
 class Trainer(NamedTuple):
-    init: Callable   # key -> TrainState
-    chunk: Callable  # TrainState -> (TrainState, metrics {name: [log_every]})
+    init: Callable    # key -> TrainState
+    chunk: Callable   # TrainState -> (TrainState, metrics {name: [log_every]})
+    sample: Callable  # TrainState -> (TrainState, Batch): rollout with π_θ (advances the key)
+    update: Callable  # (TrainState, Batch) -> (TrainState, metrics): one iteration's learning
     env: Any
+    env_params: Any
+    policy: Any
     max_steps: int
 
 
@@ -77,9 +81,12 @@ def make_train(cfg) -> Trainer:
                           critic_tx.init(critic_params) if use_critic else {}, hp, k_run,
                           jnp.int32(0), jnp.int32(0))
 
-    def iteration(state: TrainState):
+    def sample(state: TrainState):
         key, k_roll = jax.random.split(state.key)
         batch = rollout_episodes(env, env_params, policy, state.params, k_roll, n_eps, max_steps)
+        return state._replace(key=key), batch
+
+    def update(state: TrainState, batch):
         hp = state.hp
         valid = batch.valid.astype(jnp.float32)
         if use_critic:
@@ -113,7 +120,7 @@ def make_train(cfg) -> Trainer:
         finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm) & tree_all_finite(params)
         if use_critic:
             finite = finite & tree_all_finite(critic_params)
-        new = TrainState(params, opt_state, critic_params, critic_opt_state, hp, key,
+        new = TrainState(params, opt_state, critic_params, critic_opt_state, hp, state.key,
                          state.iteration + 1, state.env_steps + steps)
         metrics = {
             "iteration": new.iteration, "env_steps": new.env_steps,
@@ -126,7 +133,7 @@ def make_train(cfg) -> Trainer:
         return new, metrics
 
     def chunk_step(state: TrainState, _):
-        new, metrics = iteration(state)
+        new, metrics = update(*sample(state))
         active = state.iteration < total_iterations  # the last chunk may run past the end
         new = jax.tree_util.tree_map(lambda a, b: jnp.where(active, a, b), new, state)
         metrics["active"] = active
@@ -135,4 +142,4 @@ def make_train(cfg) -> Trainer:
     def chunk(state: TrainState):
         return jax.lax.scan(chunk_step, state, None, length=min(int(cfg.log_every), total_iterations))
 
-    return Trainer(init, chunk, env, max_steps)
+    return Trainer(init, chunk, sample, update, env, env_params, policy, max_steps)
