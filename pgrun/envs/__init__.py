@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from pgrun.envs.base import PGEnv, Step, reset, step
 from pgrun.envs.cartpole import CartPole
+from pgrun.envs.chain import Chain
 
 ENVS: dict[str, type[PGEnv]] = {
     CartPole.name: CartPole,
+    Chain.name: Chain,
 }
 
 
