@@ -6,20 +6,25 @@
 
 States (S = 12): 0 = cliff (terminal), 1..10 = ledge cells, 11 = exited (terminal).
 Actions (A = 3): 0 LEFT, 1 RIGHT, 2 EXIT.
-  LEFT / RIGHT cost `move_cost` (reward -1) and are slippery: the intended neighbour with
-  prob 1 - slip, stay put with prob slip/2, the opposite neighbour with prob slip/2.
-  Stepping left of cell 1 falls off the cliff (episode over, nothing more to collect);
-  a wall stops moves right of cell 10.
+  LEFT / RIGHT cost `move_cost` (reward -0.5) and are slippery: the intended neighbour
+  with prob 1 - slip, stay put with prob slip/2, the opposite neighbour with prob slip/2
+  (slip = 0.2). Stepping left of cell 1 falls off the cliff (episode over, nothing more to
+  collect); a wall stops moves right of cell 10.
   EXIT ends the episode deterministically and pays the cell's payoff: `near_payoff` (+5)
   at cell 2 (close to the start, next to the cliff), `far_payoff` (+15) at cell 10, 0 at
   the other cells.
 Start: uniform over cells 3, 4, 5, 6. Time limit: 25 steps (truncation).
 Observation: one_hot(state) float32 [12]; the time step is not observed.
 
-Policies, exact (γ = 1, H = 25): uniform J = -1.576; exit at once J = 0; walk left to
-cell 2 and exit J = 1.85 (a local mode); best stationary deterministic policy (exit at
-cell 2, else walk right and exit at 10) J = 7.191, truncated with prob 2.3e-4;
-best time-dependent policy J = 7.192. Solved at 6.5 (≈ 90% of the best).
+Policies, exact (γ = 1, H = 25): uniform J = -0.595 (truncated with prob 2.5e-5); exit at
+once J = 0; best policy that walks left to cell 2 and exits J = 3.58 (a local mode); best
+stationary deterministic policy (walk right, exit at cell 10) J = 11.061, truncated with
+prob 4.5e-4; best time-dependent policy J = 11.062. Solved at 10.0 (≈ 90% of the best;
+needs walking right from all four start cells: the best policy that does not from cell 3
+has J = 9.64). Exact gradient ascent from θ = 0 with the tabular softmax (logits = θ
+[S, A]) passes the local mode and reaches J ≥ 10 after 322 steps at step size 1 (2792 at
+0.1); with softmax-linear features one_hot(a) ⊗ [s, 1] (shared per-action bias) it stalls
+in the walk-left mode at J = 3.21.
 
 Rewards are per-(s, a) (paid for the action taken, whatever the slip), so the params are
 exactly the tables `pgrun.exact` needs: params is a `pgrun.exact.TabularMDP` (P [S,A,S],
@@ -51,7 +56,7 @@ LEFT, RIGHT, EXIT = 0, 1, 2
 
 def chain_mdp(
     slip: float = 0.2,
-    move_cost: float = 1.0,
+    move_cost: float = 0.5,
     near_payoff: float = 5.0,
     far_payoff: float = 15.0,
 ) -> TabularMDP:
@@ -84,7 +89,7 @@ class Chain(PGEnv):
     name = "Chain"
     gym_id = None
     max_episode_steps = 25
-    solved_threshold = 6.5
+    solved_threshold = 10.0
     observation_space = spaces.Box(0.0, 1.0, shape=(NUM_STATES,), dtype=np.float32)
     action_space = spaces.Discrete(NUM_ACTIONS)
 
