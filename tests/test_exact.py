@@ -137,6 +137,26 @@ def test_exact_J_forms_agree_and_truncation_is_exact():
         assert abs(float(exact_J(mdp, pi, 1.0, H) - exact_J_untruncated(mdp, pi, 1.0))) > 3.0
 
 
+def test_chain_design_values():
+    """The numbers in the Chain docstring: uniform J, the best deterministic policy, the
+    solved threshold reached by exact gradient ascent with the tabular softmax."""
+    env = CHAIN
+    mdp = env.default_params
+    np.testing.assert_allclose(exact_J(mdp, tabular_policy(jnp.zeros((S, A))), 1.0, H),
+                               -0.59473, atol=1e-4)
+    best = np.zeros((S, A))
+    best[:, RIGHT] = 1.0
+    best[10] = np.eye(A)[EXIT]
+    np.testing.assert_allclose(exact_J(mdp, jnp.asarray(best), 1.0, H), 11.0607, atol=1e-3)
+
+    def ascent(theta, _):
+        theta = theta + 1.0 * exact_grad_pgt(mdp, theta, 1.0, H)
+        return theta, exact_J(mdp, tabular_policy(theta), 1.0, H)
+
+    _, js = jax.lax.scan(ascent, jnp.zeros((S, A)), None, length=400)
+    assert float(js[-1]) >= env.solved_threshold > float(js[100])
+
+
 # ------------------------------------------------ policy gradient theorem vs autodiff
 
 
