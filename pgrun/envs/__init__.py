@@ -6,13 +6,14 @@ from pgrun.envs.base import PGEnv, Step, reset, step
 from pgrun.envs.acrobot import Acrobot
 from pgrun.envs.bandit import Bandit
 from pgrun.envs.cartpole import CartPole
+from pgrun.envs.chain import Chain
 from pgrun.envs.mountain_car import MountainCar, MountainCarContinuous
 from pgrun.envs.particle import Particle, ParticleContinuous
 from pgrun.envs.pendulum import Pendulum
 
 ENVS: dict[str, type[PGEnv]] = {
     cls.name: cls for cls in (CartPole, Acrobot, MountainCar, MountainCarContinuous, Pendulum,
-                              Bandit, Particle, ParticleContinuous)
+                              Bandit, Particle, ParticleContinuous, Chain)
 }
 
 
