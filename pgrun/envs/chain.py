@@ -127,3 +127,8 @@ class Chain(PGEnv):
     def reward(self, state, action, next_state, rng=None, params=None):
         p = params or self.default_params
         return p.R[state, action]
+
+    def features(self, obs, a):
+        """Tabular features x(s, a) = one_hot(a) ⊗ one_hot(s) (`policy.features=env`), so the
+        softmax-linear policy is the tabular softmax logits[s, a] = θ[a, s].  obs [S] -> [A·S]."""
+        return (jax.nn.one_hot(a, NUM_ACTIONS, dtype=obs.dtype)[:, None] * obs[None, :]).reshape(-1)
