@@ -42,13 +42,19 @@ class Trainer(NamedTuple):
     max_steps: int
 
 
-def make_optimizer(cfg_opt, lr) -> optax.GradientTransformation:
-    """optax optimizer with the learning rate injected (so it is state, and vmappable)."""
+def make_optimizer(cfg_opt, lr, total_steps: int) -> optax.GradientTransformation:
+    """optax optimizer with the learning rate injected (so it is state, and vmappable).
+
+    schedule=linear scales every update by 1 - k/total_steps (k = updates so far): the
+    step size decays linearly to 0 at the end of the run.
+    """
     base = {"adam": optax.adam, "sgd": optax.sgd}[cfg_opt.name]
-    tx = optax.inject_hyperparams(base)(learning_rate=lr)
+    parts = [optax.inject_hyperparams(base)(learning_rate=lr)]
     if cfg_opt.max_grad_norm is not None:
-        tx = optax.chain(optax.clip_by_global_norm(cfg_opt.max_grad_norm), tx)
-    return tx
+        parts.insert(0, optax.clip_by_global_norm(cfg_opt.max_grad_norm))
+    if cfg_opt.schedule == "linear":
+        parts.append(optax.scale_by_schedule(lambda k: 1.0 - k / total_steps))
+    return optax.chain(*parts) if len(parts) > 1 else parts[0]
 
 
 def tree_all_finite(tree) -> jax.Array:
@@ -66,7 +72,7 @@ def make_train(cfg) -> Trainer:
     use_critic = needs_critic(est.weight, est.baseline)
     obs_dim = int(np.prod(env.observation_space.shape))
     critic_init, critic_apply = make_critic(obs_dim, est.critic_hidden, cfg.policy.activation)
-    tx = make_optimizer(cfg.optimizer, cfg.optimizer.lr)
+    tx = make_optimizer(cfg.optimizer, cfg.optimizer.lr, int(cfg.iterations))
     critic_tx = optax.adam(est.critic_lr)
     n_eps = int(cfg.episodes_per_iteration)
     total_iterations = int(cfg.iterations)
