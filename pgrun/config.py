@@ -48,7 +48,7 @@ class OptimizerConfig:
     name: str = MISSING  # adam | sgd
     lr: float = 1e-2
     max_grad_norm: Optional[float] = None  # global-norm clipping; None: off
-    schedule: str = "constant"  # constant | linear (step size decays linearly to 0 over the run)
+    schedule: str = "constant"  # constant | linear | cosine (step size decays to 0 over the run)
 
 
 @dataclass
@@ -67,7 +67,7 @@ class Config:
 
 
 OPTIMIZERS = ("adam", "sgd")
-SCHEDULES = ("constant", "linear")
+SCHEDULES = ("constant", "linear", "cosine")
 POLICIES = ("softmax_linear", "gaussian_linear", "mlp")
 
 

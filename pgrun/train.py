@@ -45,8 +45,8 @@ class Trainer(NamedTuple):
 def make_optimizer(cfg_opt, lr, total_steps: int) -> optax.GradientTransformation:
     """optax optimizer with the learning rate injected (so it is state, and vmappable).
 
-    schedule=linear scales every update by 1 - k/total_steps (k = updates so far): the
-    step size decays linearly to 0 at the end of the run.
+    schedule=linear scales every update by 1 - k/total_steps (k = updates so far), and
+    schedule=cosine by ½(1 + cos(π k/total_steps)): the step size decays to 0 at the end.
     """
     base = {"adam": optax.adam, "sgd": optax.sgd}[cfg_opt.name]
     parts = [optax.inject_hyperparams(base)(learning_rate=lr)]
@@ -54,6 +54,8 @@ def make_optimizer(cfg_opt, lr, total_steps: int) -> optax.GradientTransformatio
         parts.insert(0, optax.clip_by_global_norm(cfg_opt.max_grad_norm))
     if cfg_opt.schedule == "linear":
         parts.append(optax.scale_by_schedule(lambda k: 1.0 - k / total_steps))
+    elif cfg_opt.schedule == "cosine":
+        parts.append(optax.scale_by_schedule(optax.cosine_decay_schedule(1.0, total_steps)))
     return optax.chain(*parts) if len(parts) > 1 else parts[0]
 
 
