@@ -39,7 +39,50 @@ def _main(cfg) -> None:
         sys.exit(EXIT_INTERRUPTED)
 
 
+GROUPS = ("env", "policy", "estimator", "optimizer", "experiment")
+
+
+def group_options(group: str) -> list[str]:
+    """The options of a config group: the YAML files under configs/<group>/ (recursively)."""
+    root = resources.files("pgrun.configs").joinpath(group)
+    out, stack = [], [(root, "")]
+    while stack:
+        node, prefix = stack.pop()
+        if not node.is_dir():
+            continue
+        for child in node.iterdir():
+            if child.is_dir():
+                stack.append((child, f"{prefix}{child.name}/"))
+            elif child.name.endswith(".yaml"):
+                out.append(prefix + child.name[: -len(".yaml")])
+    return sorted(out)
+
+
+def rewrite_argv(argv: list[str]) -> list[str]:
+    """Check group choices before Hydra (one clear paragraph instead of a search-path dump)
+    and let `env.params.<name>=v` add keys to the (empty by default) params dict."""
+    out = []
+    for arg in argv:
+        key, eq, value = arg.partition("=")
+        bare = key.lstrip("+~")
+        if eq and bare in GROUPS and not arg.startswith("~") and "," not in value and value:
+            valid = group_options(bare)
+            if value not in valid:
+                raise SystemExit(
+                    f"pgrun: config error: {bare}={value} is not a known option of the '{bare}' group; "
+                    f"valid choices: {', '.join(valid)}.")
+        if eq and key.startswith("env.params."):
+            arg = "++" + arg
+        out.append(arg)
+    return out
+
+
 def main() -> None:
+    try:
+        sys.argv[1:] = rewrite_argv(sys.argv[1:])
+    except SystemExit as e:
+        print(e.code, file=sys.stderr)
+        sys.exit(EXIT_CONFIG)
     _main()
 
 

@@ -48,6 +48,7 @@ class OptimizerConfig:
     name: str = MISSING  # adam | sgd
     lr: float = 1e-2
     max_grad_norm: Optional[float] = None  # global-norm clipping; None: off
+    schedule: str = "constant"  # constant | linear | cosine (step size decays to 0 over the run)
 
 
 @dataclass
@@ -66,6 +67,7 @@ class Config:
 
 
 OPTIMIZERS = ("adam", "sgd")
+SCHEDULES = ("constant", "linear", "cosine")
 POLICIES = ("softmax_linear", "gaussian_linear", "mlp")
 
 
@@ -100,6 +102,7 @@ def validate(cfg, env=None) -> None:
     _choice("estimator.weight", cfg.estimator.weight, WEIGHTS)
     _choice("estimator.baseline", cfg.estimator.baseline, BASELINES)
     _choice("optimizer.name", cfg.optimizer.name, OPTIMIZERS)
+    _choice("optimizer.schedule", cfg.optimizer.schedule, SCHEDULES)
     if cfg.estimator.weight == "gae" and cfg.estimator.baseline not in ("none", "value"):
         raise ConfigError(
             f"estimator.baseline={cfg.estimator.baseline} cannot combine with estimator.weight=gae "

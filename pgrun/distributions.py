@@ -26,8 +26,9 @@ class Categorical(NamedTuple):
         return jax.random.categorical(key, self.logits, axis=-1)
 
     def log_prob(self, a) -> jax.Array:
+        # a one-hot product rather than a gather: its gradient is elementwise, not a scatter
         lp = self.log_probs()
-        return jnp.take_along_axis(lp, a[..., None].astype(jnp.int32), axis=-1)[..., 0]
+        return jnp.sum(lp * jax.nn.one_hot(a, lp.shape[-1], dtype=lp.dtype), axis=-1)
 
     def entropy(self) -> jax.Array:
         lp = self.log_probs()

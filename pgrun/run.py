@@ -40,20 +40,23 @@ def run(cfg, out_dir: str) -> dict:
     seeds = [int(cfg.seed) + i for i in range(int(cfg.num_seeds))]
     keys = jnp.stack([jax.random.PRNGKey(s) for s in seeds])
 
-    t0 = time.perf_counter()
-    state = jax.jit(jax.vmap(trainer.init))(keys)
-    chunk = jax.jit(jax.vmap(trainer.chunk), donate_argnums=0).lower(state).compile()
-    compile_s = time.perf_counter() - t0
-
     total = int(cfg.iterations)
     writer = MetricsWriter(os.path.join(out_dir, "metrics.csv"))
-    summary = {"status": "running", "iterations": 0, "seeds": seeds, "env": cfg.env.name,
-               "max_episode_steps": trainer.max_steps, "compile_s": round(compile_s, 3)}
+    summary = {"status": "compiling", "iterations": 0, "seeds": seeds, "env": cfg.env.name,
+               "max_episode_steps": trainer.max_steps, "compile_s": None}
     returns_by_iter: list[np.ndarray] = []
     env_steps = np.zeros(len(seeds), np.int64)
     bar = tqdm(total=total, disable=not cfg.progress, file=sys.stderr, unit="it", dynamic_ncols=True)
     t_run = time.perf_counter()
     try:
+        bar.set_description("compiling")
+        t0 = time.perf_counter()
+        state = jax.jit(jax.vmap(trainer.init))(keys)
+        chunk = jax.jit(jax.vmap(trainer.chunk), donate_argnums=0).lower(state).compile()
+        summary["compile_s"] = round(time.perf_counter() - t0, 3)
+        summary["status"] = "running"
+        bar.set_description(f"{cfg.env.name} {cfg.estimator.name}")
+        t_run = time.perf_counter()
         while summary["iterations"] < total:
             state, m = chunk(state)
             m = jax.device_get(m)

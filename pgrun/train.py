@@ -32,19 +32,31 @@ class TrainState(NamedTuple):
 
 
 class Trainer(NamedTuple):
-    init: Callable   # key -> TrainState
-    chunk: Callable  # TrainState -> (TrainState, metrics {name: [log_every]})
+    init: Callable    # key -> TrainState
+    chunk: Callable   # TrainState -> (TrainState, metrics {name: [log_every]})
+    sample: Callable  # TrainState -> (TrainState, Batch): rollout with π_θ (advances the key)
+    update: Callable  # (TrainState, Batch) -> (TrainState, metrics): one iteration's learning
     env: Any
+    env_params: Any
+    policy: Any
     max_steps: int
 
 
-def make_optimizer(cfg_opt, lr) -> optax.GradientTransformation:
-    """optax optimizer with the learning rate injected (so it is state, and vmappable)."""
+def make_optimizer(cfg_opt, lr, total_steps: int) -> optax.GradientTransformation:
+    """optax optimizer with the learning rate injected (so it is state, and vmappable).
+
+    schedule=linear scales every update by 1 - k/total_steps (k = updates so far), and
+    schedule=cosine by ½(1 + cos(π k/total_steps)): the step size decays to 0 at the end.
+    """
     base = {"adam": optax.adam, "sgd": optax.sgd}[cfg_opt.name]
-    tx = optax.inject_hyperparams(base)(learning_rate=lr)
+    parts = [optax.inject_hyperparams(base)(learning_rate=lr)]
     if cfg_opt.max_grad_norm is not None:
-        tx = optax.chain(optax.clip_by_global_norm(cfg_opt.max_grad_norm), tx)
-    return tx
+        parts.insert(0, optax.clip_by_global_norm(cfg_opt.max_grad_norm))
+    if cfg_opt.schedule == "linear":
+        parts.append(optax.scale_by_schedule(lambda k: 1.0 - k / total_steps))
+    elif cfg_opt.schedule == "cosine":
+        parts.append(optax.scale_by_schedule(optax.cosine_decay_schedule(1.0, total_steps)))
+    return optax.chain(*parts) if len(parts) > 1 else parts[0]
 
 
 def tree_all_finite(tree) -> jax.Array:
@@ -62,7 +74,7 @@ def make_train(cfg) -> Trainer:
     use_critic = needs_critic(est.weight, est.baseline)
     obs_dim = int(np.prod(env.observation_space.shape))
     critic_init, critic_apply = make_critic(obs_dim, est.critic_hidden, cfg.policy.activation)
-    tx = make_optimizer(cfg.optimizer, cfg.optimizer.lr)
+    tx = make_optimizer(cfg.optimizer, cfg.optimizer.lr, int(cfg.iterations))
     critic_tx = optax.adam(est.critic_lr)
     n_eps = int(cfg.episodes_per_iteration)
     total_iterations = int(cfg.iterations)
@@ -77,9 +89,12 @@ def make_train(cfg) -> Trainer:
                           critic_tx.init(critic_params) if use_critic else {}, hp, k_run,
                           jnp.int32(0), jnp.int32(0))
 
-    def iteration(state: TrainState):
+    def sample(state: TrainState):
         key, k_roll = jax.random.split(state.key)
         batch = rollout_episodes(env, env_params, policy, state.params, k_roll, n_eps, max_steps)
+        return state._replace(key=key), batch
+
+    def update(state: TrainState, batch):
         hp = state.hp
         valid = batch.valid.astype(jnp.float32)
         if use_critic:
@@ -113,7 +128,7 @@ def make_train(cfg) -> Trainer:
         finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm) & tree_all_finite(params)
         if use_critic:
             finite = finite & tree_all_finite(critic_params)
-        new = TrainState(params, opt_state, critic_params, critic_opt_state, hp, key,
+        new = TrainState(params, opt_state, critic_params, critic_opt_state, hp, state.key,
                          state.iteration + 1, state.env_steps + steps)
         metrics = {
             "iteration": new.iteration, "env_steps": new.env_steps,
@@ -126,7 +141,7 @@ def make_train(cfg) -> Trainer:
         return new, metrics
 
     def chunk_step(state: TrainState, _):
-        new, metrics = iteration(state)
+        new, metrics = update(*sample(state))
         active = state.iteration < total_iterations  # the last chunk may run past the end
         new = jax.tree_util.tree_map(lambda a, b: jnp.where(active, a, b), new, state)
         metrics["active"] = active
@@ -135,4 +150,4 @@ def make_train(cfg) -> Trainer:
     def chunk(state: TrainState):
         return jax.lax.scan(chunk_step, state, None, length=min(int(cfg.log_every), total_iterations))
 
-    return Trainer(init, chunk, env, max_steps)
+    return Trainer(init, chunk, sample, update, env, env_params, policy, max_steps)
