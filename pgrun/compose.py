@@ -28,7 +28,12 @@ def config_dir() -> str:
 
 
 def compose(overrides: list[str] | tuple[str, ...] = ()):
-    """The pgrun config with Hydra-style `overrides` applied (e.g. ["env=Bandit", "seed=3"])."""
+    """The pgrun config with Hydra-style `overrides` applied (e.g. ["env=Bandit", "seed=3"]).
+
+    As on the `pgrun` command line, `env.params.<name>=v` adds a key to the (empty by
+    default) env.params dict.
+    """
+    overrides = [("++" + o) if o.startswith("env.params.") else o for o in overrides]
     register_configs()
     if GlobalHydra.instance().is_initialized():
         GlobalHydra.instance().clear()
