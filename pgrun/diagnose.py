@@ -16,7 +16,10 @@ Procedure (`diagnose`):
   5. write gradients.json, gradients.csv and gradients.png into out_dir.
 Critic-based estimators (value_baseline, actor_critic) use `critic` when given (a function
 obs -> V, or "exact" for the Bandit's V^π), else a critic fitted on `critic_batches`
-batches independent of the diagnosed ones.
+batches independent of the diagnosed ones; `optimal_baseline_indep` uses the b* of those
+same independent batches (`optimal_baseline` estimates b* leave-one-out inside each batch).
+A fitted critic or b* is fixed across the M batches, so the variance reported for them is
+conditional on that one fit.
 
 Overrides: every pgrun key (env=, policy=, estimator.*, seed, gamma, +experiment=...), plus
 `diagnose.<key>=value` (or `+diagnose.<key>`) for the fields of `DiagnoseConfig`.
@@ -41,7 +44,7 @@ from jax.flatten_util import ravel_pytree
 from omegaconf import OmegaConf
 
 from pgrun import gradients, reference
-from pgrun.gradstats import bootstrap_counts, estimator_stats, variance_ratio
+from pgrun.gradstats import bootstrap_counts, bootstrap_total_variance, estimator_stats, variance_ratio
 
 
 @dataclass
@@ -52,7 +55,7 @@ class DiagnoseConfig:
     train_iterations: int = 0          # train θ first with make_train for this many iterations
     seed: int = 12345                  # key of the diagnosis rollouts (θ comes from `seed`)
     critic: str = "fit"                # fit | exact (Bandit's V^π)
-    critic_batches: int = 16
+    critic_batches: int = 16          # independent batches for the critic / optimal_baseline_indep
     critic_steps: int = 300
     reference: str = "auto"            # auto (exact if known, else mc) | exact | mc
     ref_estimator: str = "baseline"
@@ -142,12 +145,17 @@ def diagnose(cfg, params, out_dir: str | None, estimators, batches: int = 256, *
         return gradients.sample_batches(env, env_params, policy, params, jax.random.split(key, m), N, max_steps,
                                         chunk=sample_chunk)
 
-    critic_kind = None
-    if any(gradients.needs_critic(e) for e in estimators + [ref_estimator]):
+    critic_kind, b_star, indep = None, None, None
+    wants_critic = any(gradients.needs_critic(e) for e in estimators + [ref_estimator])
+    if (wants_critic and (critic is None or critic == "fit")) or "optimal_baseline_indep" in estimators:
+        indep = sample(k_critic, int(critic_batches))  # independent of the diagnosed batches
+    if "optimal_baseline_indep" in estimators:
+        b_star = gradients.fit_optimal_baseline(policy, params, indep, gamma)
+    if wants_critic:
         if critic is None or critic == "fit":
             critic = gradients.fit_critic(
                 int(np.prod(env.observation_space.shape)), cfg.estimator.critic_hidden, cfg.policy.activation,
-                sample(k_critic, int(critic_batches)), gamma, k_fit, steps=int(critic_steps))
+                indep, gamma, k_fit, steps=int(critic_steps))
             critic_kind = f"fitted on {critic_batches} independent batches ({critic_steps} Adam steps)"
         elif critic == "exact":
             critic = reference.exact_state_value(env, env_params, policy, params)
@@ -156,12 +164,15 @@ def diagnose(cfg, params, out_dir: str | None, estimators, batches: int = 256, *
             critic_kind = "exact V^pi"
         else:
             critic_kind = "given"
+    elif isinstance(critic, str):
+        critic = None  # "fit" / "exact" without a critic-based estimator: nothing to build
+    del indep
 
     data = sample(k_diag, M)
     samples, timings = {}, {}
     for name in estimators:
         t = time.perf_counter()
-        fn = gradients.make_grad_fn(name, policy, gamma, lam, critic)
+        fn = gradients.make_grad_fn(name, policy, gamma, lam, critic, b_star)
         samples[name] = gradients.batched_grads(fn, params, data)
         timings[name] = round(time.perf_counter() - t, 3)
 
@@ -179,19 +190,22 @@ def diagnose(cfg, params, out_dir: str | None, estimators, batches: int = 256, *
                     "se_norm": float(np.linalg.norm(ref_se))}
     ref_info.update({"norm": float(np.linalg.norm(ref)), "gradient": ref.tolist()})
 
+    t_stats = time.perf_counter()
     groups = param_groups(params)
     counts = bootstrap_counts(M, int(bootstrap), seed=int(seed)) if bootstrap else None
     per_est = {name: estimator_stats(G, ref, ref_se, groups, counts, alpha) for name, G in samples.items()}
-    ratios = {a: {b: variance_ratio(samples[a], samples[b], counts) for b in estimators if b != a}
-              for a in estimators}
+    boots = {n: bootstrap_total_variance(G, counts) for n, G in samples.items()} if counts is not None else {}
+    ratios = {a: {b: variance_ratio(samples[a], samples[b], counts, boots.get(a), boots.get(b))
+                  for b in estimators if b != a} for a in estimators}
     valid = np.asarray(data.valid)
     results = {
         "env": cfg.env.name, "policy": cfg.policy.name, "gamma": gamma, "max_episode_steps": max_steps,
         "batches": M, "episodes_per_batch": N, "num_params": int(ravel_pytree(params)[0].size),
         "mean_episode_length": float(valid.sum() / (M * N)),
         "param_groups": {k: int(len(v)) for k, v in groups.items()},
-        "critic": critic_kind, "reference": ref_info, "estimators": per_est, "variance_ratios": ratios,
-        "seed": int(seed), "timing_s": {"estimators": timings, "total": round(time.perf_counter() - t0, 3)},
+        "critic": critic_kind, "critic_batches": int(critic_batches), "reference": ref_info, "estimators": per_est, "variance_ratios": ratios,
+        "seed": int(seed), "timing_s": {"estimators": timings, "stats": round(time.perf_counter() - t_stats, 3),
+                                        "total": round(time.perf_counter() - t0, 3)},
         "config": OmegaConf.to_container(cfg, resolve=True),
     }
     if out_dir is not None:

@@ -24,7 +24,8 @@ import optax
 from jax.flatten_util import ravel_pytree
 
 from pgrun.estimators import compute_advantages, pg_loss, value_loss
-from pgrun.optimal_baseline import episode_returns, episode_scores, optimal_baseline_grad_flat
+from pgrun.optimal_baseline import (episode_returns, episode_scores, optimal_baseline,
+                                    optimal_baseline_grad_flat)
 from pgrun.policies import make_critic
 from pgrun.rollout import Batch, rollout_episodes
 
@@ -38,7 +39,7 @@ ESTIMATORS: dict[str, tuple[str, str]] = {
     "value_baseline": ("reward_to_go", "value"),
     "actor_critic": ("gae", "value"),
 }
-SPECIAL = ("optimal_baseline",)
+SPECIAL = ("optimal_baseline", "optimal_baseline_indep")
 ALL_ESTIMATORS = tuple(ESTIMATORS) + SPECIAL
 
 
@@ -47,13 +48,26 @@ def needs_critic(name: str) -> bool:
 
 
 def make_grad_fn(name: str, policy, gamma: float, gae_lambda: float = 0.95,
-                 critic: Callable | None = None) -> Callable:
-    """(params, batch [T, N, ...]) -> flat ascent gradient [P] for estimator `name`."""
+                 critic: Callable | None = None, b_star=None) -> Callable:
+    """(params, batch [T, N, ...]) -> flat ascent gradient [P] for estimator `name`.
+
+    optimal_baseline:        (1/N) Σ_i g_i (R_i - b*_{-i}), b* leave-one-out within the batch;
+    optimal_baseline_indep:  (1/N) Σ_i g_i (R_i - b*), b* [P] given, estimated on other batches.
+    """
     if name == "optimal_baseline":
         def grad_opt(params, batch: Batch):
             return optimal_baseline_grad_flat(episode_scores(policy, params, batch),
                                               episode_returns(batch, gamma))
         return grad_opt
+    if name == "optimal_baseline_indep":
+        if b_star is None:
+            raise ValueError("optimal_baseline_indep needs b_star [P] from independent batches")
+        b = jnp.asarray(b_star, jnp.float32)
+
+        def grad_opt_indep(params, batch: Batch):
+            g, R = episode_scores(policy, params, batch), episode_returns(batch, gamma)
+            return jnp.mean(g * (R[:, None] - b[None, :]), axis=0)
+        return grad_opt_indep
     if name not in ESTIMATORS:
         raise KeyError(f"unknown estimator {name!r}; valid: {', '.join(ALL_ESTIMATORS)}")
     weight, baseline = ESTIMATORS[name]
@@ -94,6 +108,13 @@ def batched_grads(grad_fn: Callable, params, batches: Batch, chunk: int = 64) ->
     """grad_fn on each of the M batches -> [M, P] float64 (lax.map in chunks bounds memory)."""
     f = jax.jit(lambda b: jax.lax.map(lambda x: grad_fn(params, x), b, batch_size=chunk))
     return np.asarray(f(batches), np.float64)
+
+
+def fit_optimal_baseline(policy, params, batches: Batch, gamma: float) -> jax.Array:
+    """b*_k = Σ_j g_jk² R_j / Σ_j g_jk² over all episodes of independent batches [M, T, N, ...]."""
+    flat = merge_batches(batches)
+    g = jax.jit(episode_scores, static_argnums=0)(policy, params, flat)
+    return optimal_baseline(g, episode_returns(flat, gamma))
 
 
 def merge_batches(batches: Batch) -> Batch:
