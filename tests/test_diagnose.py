@@ -8,7 +8,6 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from pgrun import gradients
 from pgrun.compose import compose
 from pgrun.diagnose import diagnose, initial_params, param_groups, split_overrides
 from pgrun.gradstats import _resampled, bias_test, bootstrap_counts, estimator_stats, variance_ratio
@@ -123,16 +122,12 @@ def test_diagnose_bandit_end_to_end(bandit_run):
     assert res["variance_ratios"]["value_baseline"]["reinforce"]["ci95"][1] < 0.5
 
 
-def test_diagnose_detects_an_injected_bias(bandit_run, monkeypatch):
-    cfg, params, _, _ = bandit_run
-    real = gradients.make_grad_fn
-
-    def biased(name, *a, **k):
-        f = real(name, *a, **k)
-        return (lambda p, b: f(p, b) + 0.3) if name == "baseline" else f
-
-    monkeypatch.setattr(gradients, "make_grad_fn", biased)
-    res = diagnose(cfg, params, None, ["reinforce", "baseline"], batches=128, bootstrap=0)
-    assert res["estimators"]["reinforce"]["bias"]["unbiased_at_alpha"]
-    assert not res["estimators"]["baseline"]["bias"]["unbiased_at_alpha"]
-    assert res["estimators"]["baseline"]["bias"]["debiased_norm"] > 0.5
+def test_bias_shows_on_diagnosed_samples(bandit_run):
+    """A constant offset on real diagnosed samples is flagged; the samples themselves are not.
+    (An injected bias through the whole pipeline is tested in test_report.py.)"""
+    _, _, _, res = bandit_run
+    G = res["_samples"]["baseline"]
+    ref = np.asarray(res["reference"]["gradient"])
+    assert estimator_stats(G, ref)["bias"]["unbiased_at_alpha"]
+    shifted = estimator_stats(G + 0.3, ref)["bias"]
+    assert not shifted["unbiased_at_alpha"] and shifted["debiased_norm"] > 0.5
