@@ -72,8 +72,8 @@ def run(cfg, out_dir: str) -> dict:
             for it in done_iters:
                 k = int(np.argmax(m["iteration"][0] == it))
                 returns_by_iter.append(m["return_mean"][:, k])
-            if done_iters:
-                env_steps = np.asarray(m["env_steps"][:, max(np.nonzero(m["active"][0])[0])])
+            if done_iters:  # env steps up to the last iteration written (not past a divergence)
+                env_steps = np.asarray(m["env_steps"][:, int(np.argmax(m["iteration"][0] == done_iters[-1]))])
             summary["iterations"] = done_iters[-1] if done_iters else summary["iterations"]
             bar.update(len(done_iters))
             bar.set_postfix(ret=f"{float(np.mean(returns_by_iter[-1])):.1f}" if returns_by_iter else "-",

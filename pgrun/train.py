@@ -124,7 +124,7 @@ def make_train(cfg) -> Trainer:
         ep_return = jnp.sum(batch.reward, axis=0)          # [B] undiscounted
         ep_length = jnp.sum(valid, axis=0)                 # [B]
         steps = jnp.sum(batch.valid).astype(jnp.int32)
-        grad_norm = optax.global_norm(grads)
+        grad_norm = optax.tree.norm(grads)
         finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm) & tree_all_finite(params)
         if use_critic:
             finite = finite & tree_all_finite(critic_params)
