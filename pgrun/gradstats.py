@@ -13,10 +13,12 @@ error s_r per component):
                   fraction of components whose 95% CI of m_k - r_k covers 0 (≈ 0.95 when
                   unbiased); Bonferroni p-value p = min(1, P' · 2 Φ(-max_k |z_k|)) over the
                   P' components with non-zero standard error; "unbiased at α" ⇔ p ≥ α.
-  bias norm       ‖m - r‖ with a bootstrap 95% CI (batches resampled, r held fixed); even
+  bias norm       ‖m - r‖ with a bootstrap 95% interval (batches resampled, r held fixed); even
                   an unbiased estimator has E‖m - r‖² = tr Cov / M + Σ s_r² (the noise floor
                   reported alongside), so ‖m - r‖² - tr Cov / M - Σ s_r² is the debiased
-                  estimate of ‖E m - r‖² (clipped at 0 before the square root).
+                  estimate of ‖E m - r‖² (clipped at 0 before the square root). The percentile
+                  interval of a norm is shifted up by the resampling noise (‖m* - r‖ ≥ ‖m - r‖
+                  typically), so read it against the noise floor; the z-test is the bias test.
 
 Bootstrap: B resamples of the M batches, given as a counts matrix C [B, M] (row b counts
 how often each batch is drawn). Sharing C between estimators computed on the same batches

@@ -172,7 +172,7 @@ def chain_diagnoses(ctx) -> list[tuple[str, dict]]:
         return ctx["cache"]["chain"]
     sz, out = ctx["sizes"], ctx["out_dir"]
     cfg = compose(["env=Chain", "policy=softmax_linear", "policy.features=env", "optimizer.lr=0.1",
-                   f"episodes_per_iteration={sz['episodes']}", f"seed={ctx['seed']}"])
+                   "optimizer.schedule=constant", f"episodes_per_iteration={sz['episodes']}", f"seed={ctx['seed']}"])
     thetas = [("θ = 0 (uniform)", "chain_uniform", 0)]
     if sz.get("trained_iterations"):
         k = int(sz["trained_iterations"])

@@ -4,7 +4,6 @@ import csv
 import json
 import os
 
-import jax.numpy as jnp
 import numpy as np
 import pytest
 
