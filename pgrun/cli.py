@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import sys
 from importlib import resources
+from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
 
 from pgrun.config import ConfigError, register_configs
 
-CONFIG_DIR = str(resources.files("pgrun.configs"))
+# A source checkout's configs/ (so a git worktree shadowing an editable install uses its own
+# configs), else the installed package pgrun.configs.
+_SRC_CONFIGS = Path(__file__).resolve().parent.parent / "configs"
+CONFIG_DIR = str(_SRC_CONFIGS if (_SRC_CONFIGS / "env" / "CartPole.yaml").is_file()
+                 else resources.files("pgrun.configs"))
 EXIT_CONFIG, EXIT_DIVERGED, EXIT_INTERRUPTED = 2, 3, 130
 
 register_configs()
@@ -39,7 +44,24 @@ def _main(cfg) -> None:
         sys.exit(EXIT_INTERRUPTED)
 
 
+def expand_gym_env(args: list[str]) -> list[str]:
+    """Rewrite `env=gym:<id>` to `env=gym env.id=<id>` (a gymnasium id is no config group option).
+
+    A sweep `env=gym:A,gym:B` becomes `env=gym env.id=A,B`; other items pass unchanged.
+    """
+    out = []
+    for a in args:
+        key, _, value = a.partition("=")
+        ids = value.split(",")
+        if key == "env" and all(i.startswith("gym:") and len(i) > 4 for i in ids):
+            out += ["env=gym", "env.id=" + ",".join(i[4:] for i in ids)]
+        else:
+            out.append(a)
+    return out
+
+
 def main() -> None:
+    sys.argv[1:] = expand_gym_env(sys.argv[1:])
     _main()
 
 
