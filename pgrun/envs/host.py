@@ -97,10 +97,13 @@ class HostEnv:
     def make_vec(self, num_envs: int, max_steps: int, kwargs: dict, mode: str = "sync"):
         """gymnasium vector env of num_envs copies, time limit max_steps, SAME_STEP autoreset
         (a finished env is reset inside the step that ended it; its final observation is in
-        info["final_obs"])."""
-        return gymnasium.make_vec(
-            self.gym_id, num_envs=num_envs, vectorization_mode=mode, max_episode_steps=max_steps,
-            vector_kwargs={"autoreset_mode": gymnasium.vector.AutoresetMode.SAME_STEP}, **kwargs)
+        info["final_obs"]). "async" runs each copy in its own process, started by a fork server
+        (forking this process itself could deadlock: JAX is multithreaded)."""
+        vector_kwargs = {"autoreset_mode": gymnasium.vector.AutoresetMode.SAME_STEP}
+        if mode == "async":
+            vector_kwargs["context"] = "forkserver"
+        return gymnasium.make_vec(self.gym_id, num_envs=num_envs, vectorization_mode=mode,
+                                  max_episode_steps=max_steps, vector_kwargs=vector_kwargs, **kwargs)
 
     def encode_obs(self, obs, n: int) -> np.ndarray:
         """Batched raw observations of n envs (as the vector env returns them) -> float32 [n, obs_dim]."""
