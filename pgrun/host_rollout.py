@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import Callable
 
+import time
+
 import jax
 import numpy as np
 from gymnasium import spaces
@@ -56,6 +58,8 @@ class HostSampler:
         self.act_shape = () if self.discrete else (int(np.prod(env.action_space.shape)),)
         self.obs_dim = int(env.observation_space.shape[0])
         self.vector_steps = 0  # vector-env steps taken, masked ones included
+        self.policy_s = 0.0    # seconds in sample_actions: dispatch, compute, device<->host copies
+        self.env_s = 0.0       # seconds in the vector env's reset/step and obs encoding
 
     def compile(self, params, keys) -> None:
         """Compile sample_actions ahead of the first iteration (for timing)."""
@@ -69,8 +73,10 @@ class HostSampler:
         """
         S, B, T, N = self.S, self.B, self.T, self.N
         seed, self._reset_seeds = self._reset_seeds, None
+        t0 = time.perf_counter()
         raw, _ = self.vec.reset(seed=seed)
         obs = self.env.encode_obs(raw, N)
+        self.env_s += time.perf_counter() - t0
         act_dtype = np.int32 if self.discrete else np.float32
         buf = Batch(
             obs=np.zeros((S, T, B, self.obs_dim), np.float32),
@@ -80,8 +86,10 @@ class HostSampler:
             valid=np.zeros((S, T, B), bool), next_obs=np.zeros((S, T, B, self.obs_dim), np.float32))
         alive = np.ones(N, bool)
         for t in range(T):
+            t0 = time.perf_counter()
             action, log_prob = jax.device_get(
                 self.sample_actions(params, obs.reshape(S, B, -1), keys, np.int32(t)))
+            t1 = time.perf_counter()
             action = np.asarray(action).reshape((N,) + self.act_shape)
             raw, reward, term, trunc, info = self.vec.step(self.env.env_action(action))
             self.vector_steps += 1
@@ -90,6 +98,8 @@ class HostSampler:
             if "final_obs" in info:  # the pre-reset observation of copies that just ended
                 for i in np.nonzero(info["_final_obs"])[0]:
                     next_obs[i] = self.env.encode_single(info["final_obs"][i])
+            self.policy_s += t1 - t0
+            self.env_s += time.perf_counter() - t1
             term = np.asarray(term, bool)
             trunc = (np.asarray(trunc, bool) | (t + 1 >= T)) & ~term
             m = alive

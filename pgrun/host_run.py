@@ -70,6 +70,7 @@ def run_host(cfg, out_dir: str) -> dict:
     returns_by_iter: list[np.ndarray] = []
     env_steps = np.zeros(len(seeds), np.int64)
     pending: list[dict] = []
+    update_s = 0.0  # seconds in the jitted update, host->device copy of the batch included
     bar = tqdm(total=total, disable=not cfg.progress, file=sys.stderr, unit="it", dynamic_ncols=True)
     t_run = time.perf_counter()
 
@@ -84,8 +85,10 @@ def run_host(cfg, out_dir: str) -> dict:
         for it in range(1, total + 1):
             state_keys, roll_keys = split_keys(state.key)
             batch = sampler.collect(state.params, roll_keys)
+            t_up = time.perf_counter()
             state, m = update(state._replace(key=state_keys), Batch(*batch))
             m = jax.device_get(m)
+            update_s += time.perf_counter() - t_up
             if not m["finite"].all():
                 flush(upto=it)
                 s = seeds[int(np.argmin(m["finite"]))]
@@ -116,7 +119,9 @@ def run_host(cfg, out_dir: str) -> dict:
         sampler.close()
         run_s = time.perf_counter() - t_run
         summary.update(_final_figures(returns_by_iter, seeds, env, env_steps, run_s))
-        summary["host_env"]["vector_steps"] = sampler.vector_steps
+        summary["host_env"].update({
+            "vector_steps": sampler.vector_steps, "env_s": round(sampler.env_s, 3),
+            "policy_s": round(sampler.policy_s, 3), "update_s": round(update_s, 3)})
         summary["versions"] = versions()
         summary["config"] = OmegaConf.to_container(cfg, resolve=True)
         write_json(os.path.join(out_dir, "summary.json"), summary)
