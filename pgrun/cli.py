@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import sys
 from importlib import resources
+from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
 
 from pgrun.config import ConfigError, register_configs
 
-CONFIG_DIR = str(resources.files("pgrun.configs"))
+# A source checkout's configs/ (so a git worktree shadowing an editable install uses its own
+# configs), else the installed package pgrun.configs.
+_SRC_CONFIGS = Path(__file__).resolve().parent.parent / "configs"
+CONFIG_DIR = str(_SRC_CONFIGS if (_SRC_CONFIGS / "env" / "CartPole.yaml").is_file()
+                 else resources.files("pgrun.configs"))
 EXIT_CONFIG, EXIT_DIVERGED, EXIT_INTERRUPTED = 2, 3, 130
 
 register_configs()
@@ -44,7 +49,7 @@ GROUPS = ("env", "policy", "estimator", "optimizer", "experiment")
 
 def group_options(group: str) -> list[str]:
     """The options of a config group: the YAML files under configs/<group>/ (recursively)."""
-    root = resources.files("pgrun.configs").joinpath(group)
+    root = Path(CONFIG_DIR) / group
     out, stack = [], [(root, "")]
     while stack:
         node, prefix = stack.pop()
@@ -77,9 +82,25 @@ def rewrite_argv(argv: list[str]) -> list[str]:
     return out
 
 
+def expand_gym_env(args: list[str]) -> list[str]:
+    """Rewrite `env=gym:<id>` to `env=gym env.id=<id>` (a gymnasium id is no config group option).
+
+    A sweep `env=gym:A,gym:B` becomes `env=gym env.id=A,B`; other items pass unchanged.
+    """
+    out = []
+    for a in args:
+        key, _, value = a.partition("=")
+        ids = value.split(",")
+        if key == "env" and all(i.startswith("gym:") and len(i) > 4 for i in ids):
+            out += ["env=gym", "env.id=" + ",".join(i[4:] for i in ids)]
+        else:
+            out.append(a)
+    return out
+
+
 def main() -> None:
     try:
-        sys.argv[1:] = rewrite_argv(sys.argv[1:])
+        sys.argv[1:] = rewrite_argv(expand_gym_env(sys.argv[1:]))
     except SystemExit as e:
         print(e.code, file=sys.stderr)
         sys.exit(EXIT_CONFIG)

@@ -18,6 +18,8 @@ class EnvConfig:
     name: str = MISSING
     max_episode_steps: Optional[int] = None  # None: the env's own time limit
     params: Dict[str, Any] = field(default_factory=dict)  # physics overrides, e.g. gravity
+    id: Optional[str] = None  # env=gym only: the gymnasium id (env=gym:<id> sets it)
+    vectorization_mode: str = "sync"  # env=gym only: gymnasium vector env, sync | async
 
 
 @dataclass

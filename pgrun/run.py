@@ -15,6 +15,7 @@ from tqdm import tqdm
 
 from pgrun.config import validate
 from pgrun.envs import make_env
+from pgrun.envs.host import is_host_config
 from pgrun.metrics import MetricsWriter, confidence_interval, rows_from_chunk, versions, write_json
 from pgrun.train import make_train
 
@@ -34,6 +35,10 @@ def enable_compilation_cache() -> str:
 
 def run(cfg, out_dir: str) -> dict:
     """Train cfg.num_seeds seeds in one compiled program; write metrics.csv and summary.json."""
+    if is_host_config(cfg):  # env=gym:<id>: gymnasium stepped on the host (pgrun/host_run.py)
+        from pgrun.host_run import run_host
+
+        return run_host(cfg, out_dir)
     validate(cfg)
     validate(cfg, make_env(cfg.env.name))
     trainer = make_train(cfg)
