@@ -43,6 +43,24 @@ class EstimatorConfig:
     critic_lr: float = 1e-3
     critic_hidden: List[int] = field(default_factory=lambda: [64, 64])
     critic_updates: int = 1  # critic gradient steps per iteration
+    # -- reusing a batch (notes 04, off-policy): see pgrun.offpolicy / pgrun.train_offpolicy
+    rollout: str = "episodes"  # episodes (whole episodes, padded) | steps (num_envs x num_steps, auto-reset)
+    correction: str = "none"  # none (ratio ≈ 1) | trajectory | per_decision | clip (PPO)
+    constraint: str = "none"  # none | kl_penalty (β·KL, adaptive β) | trust_region (TRPO)
+    epochs: int = 1  # passes over each batch
+    minibatches: int = 1  # optimizer steps per pass (the batch split into equal parts)
+    clip_weight: Optional[float] = None  # IS weight truncation min(w, c); None: off
+    clip_eps: float = 0.2  # PPO: ratio clipped to [1 - ε, 1 + ε]
+    target_kl: Optional[float] = None  # stop an iteration's updates once KL(old‖new) > this; None: off
+    value_coef: Optional[float] = None  # V_φ trained jointly with π on each minibatch by the policy's
+    #                                     optimizer, loss + value_coef·V-loss; None: V_φ's own optimizer
+    kl_beta: float = 1.0  # kl_penalty: initial β
+    kl_target: float = 0.01  # kl_penalty: δ that β is adapted toward
+    max_kl: float = 0.01  # trust_region: δ, the bound on the mean KL(old‖new) of an accepted step
+    cg_iters: int = 10  # trust_region: conjugate-gradient iterations
+    cg_damping: float = 0.1  # trust_region: F + damping·I
+    backtrack_iters: int = 10  # trust_region: line-search candidates
+    backtrack_coef: float = 0.8  # trust_region: step shrink factor per candidate
 
 
 @dataclass
@@ -66,6 +84,8 @@ class Config:
     gamma: float = 0.99
     log_every: int = 10  # iterations per compiled chunk: metrics are written after each
     progress: bool = True
+    num_envs: int = 16  # estimator.rollout=steps: envs stepped in parallel (batch columns)
+    num_steps: int = 128  # estimator.rollout=steps: steps per env per iteration (batch rows)
 
 
 OPTIMIZERS = ("adam", "sgd")
@@ -128,6 +148,7 @@ def validate(cfg, env=None) -> None:
             raise ConfigError(f"{key}={v} must be an integer >= {lo}.")
     if cfg.env.max_episode_steps is not None and cfg.env.max_episode_steps < 1:
         raise ConfigError(f"env.max_episode_steps={cfg.env.max_episode_steps} must be >= 1 or null.")
+    _validate_offpolicy(cfg)
     if env is None:
         return
     discrete = isinstance(env.action_space, spaces.Discrete)
@@ -144,3 +165,69 @@ def validate(cfg, env=None) -> None:
         raise ConfigError(
             f"policy.features=env, but env={cfg.env.name} defines no feature map x(s, a); "
             "valid choices: onehot_state.")
+
+
+def _validate_offpolicy(cfg) -> None:
+    """Checks of the batch-reuse keys (rollout mode, corrections, constraints, minibatches)."""
+    from pgrun.estimators import needs_critic
+    from pgrun.offpolicy import CONSTRAINTS, CORRECTIONS, ROLLOUTS, minibatch_unit
+
+    est = cfg.estimator
+    _choice("estimator.rollout", est.rollout, ROLLOUTS)
+    _choice("estimator.correction", est.correction, CORRECTIONS)
+    _choice("estimator.constraint", est.constraint, CONSTRAINTS)
+    ints = {"estimator.epochs": est.epochs, "estimator.minibatches": est.minibatches,
+            "num_envs": cfg.num_envs, "num_steps": cfg.num_steps, "estimator.cg_iters": est.cg_iters,
+            "estimator.backtrack_iters": est.backtrack_iters}
+    for key, v in ints.items():
+        if v < 1:
+            raise ConfigError(f"{key}={v} must be an integer >= 1.")
+    positive = {"estimator.clip_eps": est.clip_eps, "estimator.kl_target": est.kl_target,
+                "estimator.max_kl": est.max_kl}
+    optional_positive = {"estimator.clip_weight": est.clip_weight, "estimator.target_kl": est.target_kl}
+    nonneg = {"estimator.kl_beta": est.kl_beta, "estimator.cg_damping": est.cg_damping,
+              "estimator.value_coef": est.value_coef}
+    for key, v in positive.items():
+        if not (math.isfinite(v) and v > 0):
+            raise ConfigError(f"{key}={v} must be a finite number > 0.")
+    for key, v in optional_positive.items():
+        if v is not None and not (math.isfinite(v) and v > 0):
+            raise ConfigError(f"{key}={v} must be a finite number > 0, or null (off).")
+    for key, v in nonneg.items():
+        if v is not None and not (math.isfinite(v) and v >= 0):
+            raise ConfigError(f"{key}={v} must be a finite number >= 0" + (", or null." if key.endswith("coef") else "."))
+    if not 0 < est.backtrack_coef < 1:
+        raise ConfigError(f"estimator.backtrack_coef={est.backtrack_coef} must lie in (0, 1).")
+    if est.clip_weight is not None and est.correction not in ("trajectory", "per_decision"):
+        raise ConfigError(
+            f"estimator.clip_weight={est.clip_weight} truncates importance weights, but "
+            f"estimator.correction={est.correction} has none; valid choices with clip_weight: "
+            "trajectory, per_decision (or set estimator.clip_weight=null).")
+    if est.value_coef is not None and not needs_critic(est.weight, est.baseline):
+        raise ConfigError(
+            f"estimator.value_coef={est.value_coef} trains the critic V_φ jointly with the policy, but "
+            f"estimator.weight={est.weight} with estimator.baseline={est.baseline} uses no critic; set "
+            "estimator.value_coef=null, or estimator.baseline=value or estimator.weight=gae.")
+    if est.constraint == "trust_region":
+        bad = {"estimator.correction": (est.correction, "per_decision"), "estimator.epochs": (est.epochs, 1),
+               "estimator.minibatches": (est.minibatches, 1), "estimator.value_coef": (est.value_coef, None)}
+        for key, (v, want) in bad.items():
+            if v != want:
+                raise ConfigError(
+                    f"estimator.constraint=trust_region (TRPO) takes one natural-gradient step per batch on "
+                    f"the per-decision ratio surrogate, with the critic on its own optimizer, so {key}={v} "
+                    f"is not valid; valid choice: {key}={'null' if want is None else want}.")
+    if est.rollout == "steps":
+        if est.weight == "total_return" or est.baseline in ("batch_mean", "batch_mean_time"):
+            raise ConfigError(
+                f"estimator.rollout=steps cuts episodes at the batch boundary, so the whole-episode "
+                f"quantities of estimator.weight={est.weight} / estimator.baseline={est.baseline} are not "
+                "defined; valid choices in steps mode: weight reward_to_go or gae, baseline none or value "
+                "(or set estimator.rollout=episodes).")
+    unit, count = minibatch_unit(est.rollout, est.correction, cfg.episodes_per_iteration, cfg.num_envs,
+                                 cfg.num_steps)
+    if count % est.minibatches != 0:
+        raise ConfigError(
+            f"estimator.minibatches={est.minibatches} must divide the batch into equal parts, but the "
+            f"batch has {count} {unit}; valid choices: divisors of {count} "
+            f"({', '.join(str(d) for d in range(1, count + 1) if count % d == 0)}).")

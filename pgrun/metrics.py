@@ -13,6 +13,8 @@ import numpy as np
 
 COLUMNS = ["iteration", "seed", "env_steps", "episodes", "return_mean", "return_std", "return_min",
            "return_max", "length_mean", "loss", "grad_norm", "entropy", "value_loss", "wall_s"]
+COLUMNS += ["is_weight_mean", "is_weight_max", "is_ess", "log_ratio_std", "kl_old_new", "clip_frac", "kl_beta",
+            "updates", "trpo_ls_steps", "trpo_kl"]  # batch reuse (pgrun.train_offpolicy); empty elsewhere
 
 
 class MetricsWriter:

@@ -18,6 +18,7 @@ from pgrun.envs import make_env
 from pgrun.estimators import compute_advantages, needs_critic, normalize, pg_loss, value_loss
 from pgrun.policies import make_critic, make_policy
 from pgrun.rollout import rollout_episodes
+from pgrun.train_offpolicy import make_offpolicy, uses_offpolicy
 
 
 class TrainState(NamedTuple):
@@ -29,6 +30,7 @@ class TrainState(NamedTuple):
     key: jax.Array
     iteration: jax.Array    # int32: iterations completed
     env_steps: jax.Array    # int32: valid env steps so far
+    extra: Any = ()         # batch reuse / steps mode: envs, β, ... (pgrun.train_offpolicy)
 
 
 class Trainer(NamedTuple):
@@ -139,6 +141,11 @@ def make_train(cfg) -> Trainer:
             "entropy": aux["entropy"], "value_loss": v_loss, "finite": finite,
         }
         return new, metrics
+
+    if uses_offpolicy(est):  # epochs x minibatches, corrections, constraints, steps mode
+        tx_reuse = make_optimizer(cfg.optimizer, cfg.optimizer.lr, total_iterations * est.epochs * est.minibatches)
+        init, sample, update = make_offpolicy(cfg, init, env, env_params, policy, critic_apply, tx_reuse,
+                                              critic_tx, use_critic, max_steps)
 
     def chunk_step(state: TrainState, _):
         new, metrics = update(*sample(state))

@@ -1,0 +1,54 @@
+"""Soft constraints on π_θ' drifting from the sampling policy π_θ: PPO's clip and the KL penalty.
+
+Both start from the per-step ratio surrogate of notes 04 "Timestep-Level",
+L(θ') = mean_t ρ_t(θ') A_t with ρ_t = π_θ'(a_t|s_t) / π_θ(a_t|s_t), and keep θ' near θ:
+
+  clip        L^CLIP(θ') = mean_t min(ρ_t A_t, clip(ρ_t, 1 - ε, 1 + ε) A_t)
+              (Schulman et al. 2017): no incentive to push ρ_t beyond [1 - ε, 1 + ε].
+  kl_penalty  L(θ') - β · mean_s KL(π_θ(·|s) ‖ π_θ'(·|s)), β adapted after each iteration
+              toward a target δ: β ← 2β if KL > 1.5 δ, β ← β/2 if KL < δ/1.5.
+
+Means are over the valid steps of a minibatch. Shapes [T, B] (or any, elementwise).
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+
+
+def _mean(x, valid):
+    v = valid.astype(x.dtype)
+    return jnp.sum(x * v) / jnp.maximum(jnp.sum(v), 1.0)
+
+
+def clipped_surrogate(log_rho_t, adv_t, valid_t, clip_eps) -> tuple[jnp.ndarray, jnp.ndarray]:
+    """(L^CLIP, clip fraction) of one minibatch.
+
+    L^CLIP = mean_valid min(ρ_t A_t, clip(ρ_t, 1-ε, 1+ε) A_t), ρ_t = exp(log_rho_t) with
+    log_rho_t = log π_θ'(a_t|s_t) - log π_θ(a_t|s_t) (differentiable in θ').
+    clip fraction = mean_valid 1[|ρ_t - 1| > ε] (the baselines / CleanRL definition).
+    At θ' = θ (ρ = 1) the gradient is mean_valid ∇log π_θ(a_t|s_t) A_t, the on-policy one.
+    log_rho_t, adv_t, valid_t [...] -> (scalar, scalar).
+    """
+    rho = jnp.exp(log_rho_t)
+    unclipped = rho * adv_t
+    clipped = jnp.clip(rho, 1.0 - clip_eps, 1.0 + clip_eps) * adv_t
+    surrogate = _mean(jnp.minimum(unclipped, clipped), valid_t)
+    clip_frac = _mean((jnp.abs(rho - 1.0) > clip_eps).astype(rho.dtype), valid_t)
+    return surrogate, clip_frac
+
+
+def ratio_surrogate(log_rho_t, adv_t, valid_t) -> jnp.ndarray:
+    """L(θ') = mean_valid ρ_t(θ') A_t, the unclipped per-step surrogate (TRPO's objective)."""
+    return _mean(jnp.exp(log_rho_t) * adv_t, valid_t)
+
+
+def approx_kl(log_rho_t, valid_t) -> jnp.ndarray:
+    """mean_valid (ρ_t - 1) - log ρ_t: an unbiased, non-negative sample estimate of
+    KL(π_θ ‖ π_θ') from the actions sampled by π_θ (Schulman's k3). Used for early stopping."""
+    return _mean(jnp.expm1(log_rho_t) - log_rho_t, valid_t)
+
+
+def adapt_kl_beta(beta, kl, kl_target):
+    """β ← 2β if kl > 1.5·δ;  β/2 if kl < δ/1.5;  else β  (δ = kl_target)."""
+    return jnp.where(kl > 1.5 * kl_target, beta * 2.0, jnp.where(kl < kl_target / 1.5, beta / 2.0, beta))
