@@ -4,13 +4,25 @@ from __future__ import annotations
 
 import sys
 from importlib import resources
+from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
 
 from pgrun.config import ConfigError, register_configs
 
-CONFIG_DIR = str(resources.files("pgrun.configs"))
+
+
+def _config_dir() -> str:
+    """The configs of *this* pgrun: the checkout's configs/ when run from source (so a worktree
+    does not pick up another checkout's configs through an editable install), else the package's."""
+    source = Path(__file__).resolve().parent.parent / "configs"
+    if (source / "config.yaml").is_file() and (source / "env").is_dir():
+        return str(source)
+    return str(resources.files("pgrun.configs"))
+
+
+CONFIG_DIR = _config_dir()
 EXIT_CONFIG, EXIT_DIVERGED, EXIT_INTERRUPTED = 2, 3, 130
 
 register_configs()
