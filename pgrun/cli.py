@@ -29,12 +29,21 @@ register_configs()
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")
-def _main(cfg) -> None:
+def _main(cfg) -> float | None:
+    from pgrun.config import validate
+    from pgrun.rundir import prepare, resume_config, save_hydra_files
     from pgrun.run import TrainingDiverged, enable_compilation_cache, run
 
     enable_compilation_cache()
+    output_dir = HydraConfig.get().runtime.output_dir
     try:
-        run(cfg, HydraConfig.get().runtime.output_dir)
+        if cfg.get("resume"):
+            cfg = resume_config(cfg, list(HydraConfig.get().overrides.task))
+        else:
+            validate(cfg)
+            prepare(cfg, output_dir)  # refuse another run's directory before writing anything
+        save_hydra_files(cfg, output_dir)
+        summary = run(cfg, output_dir)
     except ConfigError as e:
         print(f"pgrun: config error: {e}", file=sys.stderr)
         sys.exit(EXIT_CONFIG)
@@ -47,8 +56,10 @@ def _main(cfg) -> None:
         print(f"pgrun: {e}", file=sys.stderr)
         sys.exit(EXIT_DIVERGED)
     except KeyboardInterrupt:
-        print("pgrun: interrupted; metrics so far are in metrics.csv", file=sys.stderr)
+        print("pgrun: interrupted; metrics so far are in metrics.csv, the state in checkpoints/ "
+              "(continue with resume=<run dir>)", file=sys.stderr)
         sys.exit(EXIT_INTERRUPTED)
+    return summary.get("final_return_mean")  # the objective of Hydra sweepers such as Optuna
 
 
 def main() -> None:
