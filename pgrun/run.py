@@ -153,7 +153,7 @@ def _history(rows: list[dict], layout) -> list[np.ndarray]:
     by_iter: dict[int, np.ndarray] = {}
     for r in rows:
         it = int(r["iteration"])
-        arr = by_iter.setdefault(it, np.full(layout.num_runs, np.nan))
+        arr = by_iter.setdefault(it, np.full(layout.num_runs, np.nan, np.float32))  # as computed
         j = layout.run_index(int(r.get("point") or 0), int(r["seed"]))
         arr[j] = float(r["return_mean"]) if r["return_mean"] != "" else np.nan
     return [by_iter[it] for it in sorted(by_iter)]
