@@ -60,7 +60,9 @@ def run(cfg, out_dir: str) -> dict:
     columns = layout.columns(COLUMNS)
 
     t0 = time.perf_counter()
-    state = jax.jit(jax.vmap(lambda k, v: apply_point(trainer.init(k), v)), **shard_out)(keys, values)
+    # init on one device, then shard: run sharded, its LAPACK calls (orthogonal init) deadlocked on
+    # several forced host devices; it is cheap
+    state = place(jax.jit(jax.vmap(lambda k, v: apply_point(trainer.init(k), v)))(keys, values), sharding)
     start, wall0, returns_by_iter = 0, 0.0, []
     if resume:
         host, meta = restore_checkpoint(out_dir, unpad_runs(state, n_runs))
