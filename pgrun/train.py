@@ -77,7 +77,7 @@ def make_train(cfg) -> Trainer:
     obs_dim = int(np.prod(env.observation_space.shape))
     critic_init, critic_apply = make_critic(obs_dim, est.critic_hidden, cfg.policy.activation)
     tx = make_optimizer(cfg.optimizer, cfg.optimizer.lr, int(cfg.iterations))
-    critic_tx = optax.adam(est.critic_lr)
+    critic_tx = optax.inject_hyperparams(optax.adam)(learning_rate=est.critic_lr)  # lr in state: sweepable
     n_eps = int(cfg.episodes_per_iteration)
     total_iterations = int(cfg.iterations)
 
