@@ -63,6 +63,13 @@ def _differences(a: dict, b: dict) -> list[str]:
 def check_resume_config(cfg, stored: dict) -> None:
     """ConfigError when cfg differs from the checkpointed run's config beyond RESUMABLE keys."""
     diff = _differences(OmegaConf.to_container(cfg, resolve=True), stored)
+    schedule = stored.get("optimizer", {}).get("schedule", "constant")
+    if schedule != "constant" and int(cfg.iterations) != int(stored.get("iterations", cfg.iterations)):
+        raise ConfigError(
+            f"resume={cfg.resume} with iterations={cfg.iterations}: the run's optimizer.schedule={schedule} "
+            f"decays the step size to 0 at its own iterations={stored.get('iterations')}, so extending it "
+            "would not continue that schedule; resume with its own iterations, or start the run with "
+            "optimizer.schedule=constant to extend it later.")
     if diff:
         raise ConfigError(
             f"resume={cfg.resume}: the config differs from the run's own in {', '.join(diff[:6])}"

@@ -19,7 +19,9 @@ from pgrun.rundir import RunDirExists
 from pgrun.run import run
 
 # a critic (its params and optimizer state must survive too) and a two-point sweep
-RESUME = ["estimator=actor_critic", "sweep.optimizer.lr=[0.05,0.1]", "log_every=5", "checkpoint_every=10"]
+# constant step size: a decaying schedule is tied to `iterations`, which this test changes
+RESUME = ["estimator=actor_critic", "sweep.optimizer.lr=[0.05,0.1]", "log_every=5", "checkpoint_every=10",
+          "optimizer.schedule=constant"]
 
 
 def test_resume_gives_the_uninterrupted_run(tmp_path):
@@ -40,6 +42,14 @@ def test_resume_gives_the_uninterrupted_run(tmp_path):
     for key in ("final_return_mean", "final_return_ci95", "points", "env_steps", "best_point"):
         assert resumed[key] == full[key]
     assert latest_step(cut) == 20 and read_meta(cut)["config"]["iterations"] == 20
+
+
+def test_resume_refuses_to_stretch_a_decaying_schedule(tmp_path):
+    cut = str(tmp_path / "cut")
+    run(config("estimator=reinforce", "optimizer.schedule=linear", "iterations=4", "log_every=2"), cut)
+    with pytest.raises(ConfigError, match="schedule"):
+        run(config("estimator=reinforce", "optimizer.schedule=linear", "iterations=8", "log_every=2",
+                   f"resume={cut}"), str(tmp_path / "ignored"))
 
 
 def test_refuses_another_runs_directory(tmp_path):
@@ -97,7 +107,7 @@ def _check_whole(path, log_every, runs):
 
 def test_sigkill_mid_run_leaves_whole_rows_and_resumes(tmp_path):
     out = tmp_path / "run"
-    proc = _start(out, "iterations=10000000", "log_every=20", "checkpoint_every=100")
+    proc = _start(out, "iterations=10000000", "optimizer.schedule=constant", "log_every=20", "checkpoint_every=100")
     _wait_for_rows(out / "metrics.csv", 600, proc)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
