@@ -12,7 +12,7 @@ wall time. Budgets (seeds × iterations × episodes) are the experiment files' o
   mountaincar  MountainCar-v0: how often a uniformly random policy reaches the flag within
                200 steps (Monte Carlo, pure JAX), then actor-critic with an entropy bonus
 
-    python scripts/learning_checks.py [acrobot cartpole ...] [-- key=value ...]
+    python scripts/learning_checks.py [acrobot cartpole ...] [key=value ...]
     (run from the repository root; the checkout's pgrun is used; runs go to outputs/checks/)
 """
 
