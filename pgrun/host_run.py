@@ -53,13 +53,15 @@ def run_host(cfg, out_dir: str) -> dict:
 
     t0 = time.perf_counter()
     sampler = HostSampler(env, trainer.policy, seeds, B, T, dict(trainer.env_params), mode)
-    state = jax.jit(jax.vmap(trainer.init))(jnp.stack([jax.random.PRNGKey(s) for s in seeds]))
-    split_keys = jax.jit(_split_keys)
-    state_keys, roll_keys = split_keys(state.key)
-    sampler.compile(state.params, roll_keys)
-    example = jax.tree_util.tree_map(
-        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), sampler_batch_shapes(sampler))
-    update = jax.jit(jax.vmap(trainer.update), donate_argnums=0).lower(state, example).compile()
+    try:
+        state = jax.jit(jax.vmap(trainer.init))(jnp.stack([jax.random.PRNGKey(s) for s in seeds]))
+        split_keys = jax.jit(_split_keys)
+        sampler.compile(state.params, split_keys(state.key)[1])
+        update = jax.jit(jax.vmap(trainer.update), donate_argnums=0).lower(
+            state, batch_spec(sampler)).compile()
+    except BaseException:
+        sampler.close()
+        raise
     compile_s = time.perf_counter() - t0
 
     total, log_every = int(cfg.iterations), int(cfg.log_every)
@@ -128,10 +130,10 @@ def run_host(cfg, out_dir: str) -> dict:
     return summary
 
 
-def sampler_batch_shapes(sampler: HostSampler) -> Batch:
-    """A zero Batch with the shapes and dtypes `collect` returns (for ahead-of-time compile)."""
+def batch_spec(sampler: HostSampler) -> Batch:
+    """Shapes and dtypes of the Batch `collect` returns, [S, T, B, ...] (for ahead-of-time compile)."""
     S, T, B, D = sampler.S, sampler.T, sampler.B, sampler.obs_dim
     a_dtype = np.int32 if sampler.discrete else np.float32
-    z = lambda shape, dt=np.float32: np.zeros(shape, dt)  # noqa: E731
+    z = lambda shape, dt=np.float32: jax.ShapeDtypeStruct(shape, dt)  # noqa: E731
     return Batch(z((S, T, B, D)), z((S, T, B) + sampler.act_shape, a_dtype), z((S, T, B)), z((S, T, B)),
                  z((S, T, B), bool), z((S, T, B), bool), z((S, T, B), bool), z((S, T, B, D)))

@@ -12,7 +12,7 @@ wall time. Budgets (seeds × iterations × episodes) are the experiment files' o
   mountaincar  MountainCar-v0: how often a uniformly random policy reaches the flag within
                200 steps (Monte Carlo, pure JAX), then actor-critic with an entropy bonus
 
-    python scripts/learning_checks.py [acrobot cartpole ...] [-- key=value ...]
+    python scripts/learning_checks.py [acrobot cartpole ...] [key=value ...]
     (run from the repository root; the checkout's pgrun is used; runs go to outputs/checks/)
 """
 
@@ -130,7 +130,8 @@ def main(argv: list[str]) -> int:
                 rate, mean_best, max_best = random_flag_rate(T, n)
                 print(f"   time limit {T:>4}, {n} episodes: {rate:.2%} reach the flag; furthest position: "
                       f"mean {mean_best:.3f}, max {max_best:.3f}")
-        summary, curves = train(experiment, overrides, name)
+        tag = "_".join([name, *overrides]).replace("/", "-").replace(":", "-")
+        summary, curves = train(experiment, overrides, tag)
         results[name] = report(name, summary, curves, rule)
     print("\n" + "  ".join(f"{k}: {'PASS' if v else 'FAIL'}" for k, v in results.items()))
     return 0 if all(results.values()) else 1

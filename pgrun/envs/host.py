@@ -31,13 +31,16 @@ def is_host_config(cfg) -> bool:
     return name.startswith(GYM_PREFIX)
 
 
-def _unknown_id(gym_id: str, err: Exception) -> ConfigError:
-    ids = [i for i in gymnasium.registry if not i.startswith("pgrun/")] + [
-        i for i in gymnasium.registry if i.startswith("pgrun/")]
-    close = difflib.get_close_matches(gym_id, ids, n=5, cutoff=0.5)
+def _cannot_make(gym_id: str, err: Exception) -> ConfigError:
+    """One-paragraph error for an id gymnasium cannot make: unknown (with close matches from
+    gymnasium's registry) or registered but failing (e.g. Box2D or MuJoCo not installed)."""
+    if gym_id in gymnasium.registry:
+        return ConfigError(f"env=gym:{gym_id} is registered with gymnasium but could not be made "
+                           f"({type(err).__name__}: {err}).")
+    close = difflib.get_close_matches(gym_id, list(gymnasium.registry), n=5, cutoff=0.5)
     hint = f"close matches: {', '.join('gym:' + c for c in close)}" if close else (
         "no close match; list the ids with python -c 'import gymnasium; gymnasium.pprint_registry()'")
-    return ConfigError(f"env=gym:{gym_id} is not a gymnasium environment that can be made here "
+    return ConfigError(f"env=gym:{gym_id} is not a gymnasium environment "
                        f"({type(err).__name__}: {err}); {hint}.")
 
 
@@ -54,7 +57,7 @@ class HostEnv:
             spec = gymnasium.spec(gym_id)
             env = gymnasium.make(gym_id)
         except gymnasium.error.Error as e:  # NameNotFound, VersionNotFound, DependencyNotInstalled, ...
-            raise _unknown_id(gym_id, e) from None
+            raise _cannot_make(gym_id, e) from None
         self.gym_id, self.name = gym_id, GYM_PREFIX + gym_id
         self.raw_observation_space, self.action_space = env.observation_space, env.action_space
         env.close()
