@@ -64,7 +64,7 @@ def better_claim(text: str, a: str, b: str, sa: dict, sb: dict, metric: str) -> 
     ci = diff_ci(sa[metric], sb[metric])
     what = "mean return over all iterations (AUC)" if metric == "auc" else "final return (last 10 iterations)"
     return Claim(text, ci[0] > 0,
-                 f"{what}: {a} {sa[metric].mean():.1f} vs {b} {sb[metric].mean():.1f}, difference {d:+.1f}, "
+                 f"{what}: {a} {sa[metric].mean():.4g} vs {b} {sb[metric].mean():.4g}, difference {d:+.3g}, "
                  f"95% CI {fmt_ci(ci)} over seeds (holds if the CI lies above 0)")
 
 
