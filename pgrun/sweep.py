@@ -33,6 +33,13 @@ def set_learning_rate(opt_state, lr):
     return jax.tree_util.tree_map(put, opt_state, is_leaf=lambda n: isinstance(n, _INJECT))
 
 
+def learning_rate(opt_state):
+    """The learning rate held by the (first) inject_hyperparams state inside `opt_state`."""
+    found = [n.hyperparams["learning_rate"] for n in jax.tree_util.tree_leaves(
+        opt_state, is_leaf=lambda n: isinstance(n, _INJECT)) if isinstance(n, _INJECT)]
+    return found[0]
+
+
 def _hp(name: str) -> Callable:
     return lambda state, v: state._replace(hp={**state.hp, name: jnp.asarray(v, jnp.float32)})
 

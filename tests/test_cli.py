@@ -18,7 +18,10 @@ from pgrun.cli import CONFIG_DIR
 
 # the documented metrics.csv columns and summary.json figures (README / DESIGN), written out here
 COLUMNS = ["iteration", "seed", "env_steps", "episodes", "return_mean", "return_std", "return_min", "return_max",
-           "length_mean", "loss", "grad_norm", "entropy", "value_loss", "wall_s"]
+           "length_mean", "loss", "grad_norm", "entropy", "value_loss", "wall_s",
+           # batch-reuse diagnostics (README, issue 4): empty for the on-policy estimators
+           "is_weight_mean", "is_weight_max", "is_ess", "log_ratio_std", "kl_old_new", "clip_frac", "kl_beta",
+           "updates", "trpo_ls_steps", "trpo_kl"]
 SUMMARY_KEYS = ["final_return_mean", "final_return_ci95", "first_solved_iteration", "compile_s", "run_s",
                 "env_steps_per_s", "versions"]
 # config groups: every folder of configs/ that holds option YAMLs (Hydra's own settings aside)

@@ -261,6 +261,6 @@ def test_trajectory_is_trains_on_the_bandit_with_diagnostics():
         m = jax.device_get(m)
         assert m["finite"].all() and (m["updates"] == 8).all()
         assert (m["is_ess"] > 0).all() and (m["is_ess"] <= 1 + 1e-6).all()
-        assert (m["is_weight_max"] >= m["is_weight_mean"] - 1e-6).all() and (m["kl_old_new"] >= 0).all()
+        assert (m["is_weight_max"] >= m["is_weight_mean"] - 1e-6).all() and (m["kl_old_new"] >= -1e-6).all()  # KL ≥ 0 up to float32 rounding
         assert np.isnan(m["clip_frac"]).all() and np.isnan(m["trpo_kl"]).all()
         assert m["return_mean"][:, -5:].mean() > m["return_mean"][:, :5].mean() + 0.3, name  # learns
