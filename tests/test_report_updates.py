@@ -14,7 +14,8 @@ from pgrun.report import ReportFailed, lecture_report
 SECTION = ["off_policy_updates"]
 CLAIMS = ("without a constraint, π_θ' drifts further", "…and the importance weights degenerate",
           "the KL penalty (adaptive β, target δ = 0.01) keeps", "at K = 16 the KL constraint keeps π_θ' closer",
-          "TRPO's hard constraint", "several gradient steps on the same batch", "the drift costs learning")
+          "TRPO's hard constraint", "learn more from the same data (unconstrained",
+          "learn more from the same data (kl_penalty", "the drift costs learning")
 
 
 def _claims(md: str) -> dict:
