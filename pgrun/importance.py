@@ -14,11 +14,17 @@ Gaussian Δ, Var[w] ≈ exp(Hσ²) - 1: exponential growth with the horizon H, w
 does not depend on H. Effective sample size of weights w_1..w_n:
 ESS = (Σ w)² / Σ w², reported normalised, ESS / n ∈ (0, 1].
 
-`multiple_updates_per_batch` is a marked TODO hook: several updates on one batch, with and
-without a KL constraint, needs the off-policy estimators being built on another branch.
+`multiple_updates_per_batch` trains the same policy on the same data budget with K
+importance-weighted updates per batch, without and with a KL constraint (notes 04, "Off-Policy
+Algorithm" / "Policy Constraint Problem"), and summarises, per variant and K, how far π_θ'
+ends from the sampling policy π_θ (mean KL(π_θ ‖ π_θ') over the batch's states), the
+per-decision weights' ESS and maximum, and the final return.
 """
 
 from __future__ import annotations
+
+import csv
+import os
 
 import jax
 import jax.numpy as jnp
@@ -90,13 +96,100 @@ def is_weights_vs_horizon(env, env_params, policy, params_behaviour, params_targ
     return rows
 
 
-def multiple_updates_per_batch(*args, **kwargs):
-    """TODO(off-policy branch): K updates per batch with importance-weighted surrogates,
-    with and without a KL(π_θ' ‖ π_θ) ≤ δ constraint (notes 04, "Policy Constraint Problem").
+# --------------------------------------------------------------- several updates per batch
 
-    Needs the off-policy / clipped estimators that are being built on another branch; until
-    they are merged this hook raises, and the lecture report says the comparison was not run.
+# The shared setup: the discrete moving particle, softmax over the env's linear features,
+# the per-decision IS surrogate (notes 04 "Timestep-Level") on reward-to-go minus the
+# batch-mean baseline, whole-batch steps (one minibatch) of constant-step Adam (lr 0.05, as
+# configs/experiment/lecture/particle_sigma.yaml), 16 episodes per iteration.
+UPDATES_BASE = ("env=Particle", "policy=softmax_linear", "policy.features=env", "estimator=is_per_decision",
+                "estimator.minibatches=1", "optimizer=adam", "optimizer.lr=0.05", "optimizer.schedule=constant",
+                "optimizer.max_grad_norm=null", "episodes_per_iteration=16", "gamma=0.99", "progress=false",
+                "checkpoint_every=0")
+LAST_K = 10  # final return: mean of return_mean over the last LAST_K iterations, per seed
+
+
+def update_variants(epochs, delta: float, ppo_epochs=()) -> list[dict]:
+    """The runs of the comparison: {name, overrides, points: [(point, variant)]}.
+
+    For each K in `epochs` one vmapped run with constraint=kl_penalty (target δ) and
+    sweep.estimator.kl_beta=[0, 1]: point 0 has β ≡ 0 (β only ever doubles or halves, so 0
+    stays 0), the unconstrained per-decision reuse; point 1 starts at β = 1 and adapts β
+    toward δ. Same compiled program, same seeds, same data budget; only β differs.
+    TRPO (constraint=trust_region, max_kl δ) takes one natural-gradient step per batch (K = 1
+    by construction). PPO's clipped surrogate (correction=clip, ε = 0.2) for K in ppo_epochs.
     """
-    raise NotImplementedError(
-        "multiple updates per batch (with/without a KL constraint) awaits the off-policy estimators "
-        "being built on another branch")
+    out = [{"name": f"kl_penalty_K{k}", "epochs": int(k),
+            "overrides": [f"estimator.epochs={int(k)}", "estimator.constraint=kl_penalty",
+                          f"estimator.kl_target={delta}", "sweep.estimator.kl_beta=[0.0,1.0]"],
+            "points": [(0, "unconstrained"), (1, "kl_penalty")]} for k in epochs]
+    out.append({"name": "trpo", "epochs": 1,
+                "overrides": ["estimator.epochs=1", "estimator.constraint=trust_region", f"estimator.max_kl={delta}"],
+                "points": [(None, "trpo")]})
+    out += [{"name": f"ppo_K{k}", "epochs": int(k),
+             "overrides": [f"estimator.epochs={int(k)}", "estimator.correction=clip", "estimator.clip_eps=0.2"],
+             "points": [(None, "ppo")]} for k in ppo_epochs]
+    return out
+
+
+def _floats(rows, key) -> np.ndarray:
+    return np.array([float(r[key]) if r[key] != "" else np.nan for r in rows], np.float64)
+
+
+def summarize_updates(rows: list[dict], last_k: int = LAST_K) -> dict:
+    """Per-seed and pooled figures of one variant from its metrics.csv rows (one point).
+
+    Per seed, over iterations: mean and max of kl_old_new, mean is_ess, mean and max of
+    is_weight_max (the largest per-decision weight of each batch), mean updates per batch,
+    the final return (mean return_mean over the last `last_k` iterations); pooled over
+    (iteration, seed): the KL of every update, for quantiles and maxima.
+    """
+    seeds = sorted({int(r["seed"]) for r in rows})
+    per = {k: [] for k in ("kl_mean", "kl_max", "ess_mean", "wmax_mean", "wmax_max", "updates_mean", "final_return")}
+    kl_all = []
+    for s in seeds:
+        rs = sorted((r for r in rows if int(r["seed"]) == s), key=lambda r: int(r["iteration"]))
+        kl, ess, wmax = _floats(rs, "kl_old_new"), _floats(rs, "is_ess"), _floats(rs, "is_weight_max")
+        ret = _floats(rs, "return_mean")
+        per["kl_mean"].append(kl.mean())
+        per["kl_max"].append(kl.max())
+        per["ess_mean"].append(ess.mean())
+        per["wmax_mean"].append(wmax.mean())
+        per["wmax_max"].append(wmax.max())
+        per["updates_mean"].append(_floats(rs, "updates").mean())
+        per["final_return"].append(ret[-last_k:].mean())
+        kl_all.append(kl)
+    out = {k: np.asarray(v) for k, v in per.items()}
+    out["kl_all"] = np.concatenate(kl_all)
+    out["seeds"] = seeds
+    out["iterations"] = int(max(int(r["iteration"]) for r in rows))
+    return out
+
+
+def multiple_updates_per_batch(out_dir: str, epochs=(1, 4, 16), num_seeds: int = 8, iterations: int = 40,
+                               seed: int = 0, delta: float = 0.01, ppo_epochs=(), overrides=()) -> list[dict]:
+    """K updates per batch with and without a KL constraint (notes 04, "Off-Policy Algorithm",
+    "Policy Constraint Problem"): train every variant of `update_variants` with
+    `pgrun.run.run` (num_seeds seeds vmapped per run) into out_dir/<name>/.
+
+    overrides: extra config overrides for every run (after UPDATES_BASE). Returns one record
+    per (variant, K): {"variant", "epochs", "run" (directory), "point", **summarize_updates}.
+    Raises pgrun.run.TrainingDiverged / ConfigError as `run` does.
+    """
+    from pgrun.compose import compose
+    from pgrun.run import run
+
+    records = []
+    for v in update_variants(epochs, delta, ppo_epochs):
+        cfg = compose([*UPDATES_BASE, *v["overrides"], *overrides, f"num_seeds={int(num_seeds)}",
+                       f"iterations={int(iterations)}", f"log_every={int(iterations)}", f"seed={int(seed)}"])
+        d = os.path.join(out_dir, v["name"])
+        os.makedirs(d, exist_ok=True)
+        run(cfg, d)
+        with open(os.path.join(d, "metrics.csv"), newline="") as f:
+            rows = list(csv.DictReader(f))
+        for point, variant in v["points"]:
+            mine = rows if point is None else [r for r in rows if int(r["point"]) == point]
+            records.append({"variant": variant, "epochs": v["epochs"], "run": d, "point": point,
+                            **summarize_updates(mine)})
+    return records

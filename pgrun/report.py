@@ -12,11 +12,13 @@ runs/*/) into the output directory. Sections:
   curves       4. CartPole learning curves of five estimators, 16 seeds each
   policies     5. softmax_linear vs mlp (CartPole); fixed vs learned σ (ParticleContinuous)
   off_policy   6. importance weights vs horizon: trajectory vs per-decision
+  off_policy_updates
+               6b. several updates per batch (K epochs) with and without a KL constraint
   bc           7. equal rewards: policy gradient = behavioural cloning (exact relations)
 
 Must-hold claims (unbiasedness, reward-to-go variance reduction at θ = 0, IS weight growth,
-the exact identities of sections 1 and 7) make `lecture_report` raise `ReportFailed` (exit
-status 1 from the script) after the report is written; the other claims are measured and
+TRPO's KL ≤ δ on every update, the exact identities of sections 1 and 7) make `lecture_report`
+raise `ReportFailed` (exit status 1 from the script) after the report is written; the other claims are measured and
 reported as they come out. `--quick` runs the same claims with fewer batches, seeds and
 iterations (for CI).
 """
@@ -34,12 +36,15 @@ from pgrun.claims import Section
 SIZES = {
     "full": {"episodes": 16, "bandit_batches": 2000, "chain_batches": 1000, "critic_batches": 64,
              "critic_steps": 300, "bootstrap": 1000, "trained_iterations": 25, "is_episodes": 8192,
-             "bc_batches": 512, "seeds": 16, "iterations": 100},
+             "bc_batches": 512, "seeds": 16, "iterations": 100,
+             "upd_seeds": 16, "upd_iterations": 50, "upd_epochs": (1, 4, 16), "upd_ppo_epochs": (4, 16)},
     "quick": {"episodes": 16, "bandit_batches": 400, "chain_batches": 300, "critic_batches": 16,
               "critic_steps": 200, "bootstrap": 400, "trained_iterations": 0, "is_episodes": 2048,
-              "bc_batches": 200, "seeds": 4, "iterations": 20},
+              "bc_batches": 200, "seeds": 4, "iterations": 20,
+              "upd_seeds": 8, "upd_iterations": 30, "upd_epochs": (1, 16), "upd_ppo_epochs": ()},
 }
-SECTIONS = ("raw_returns", "causality", "baselines", "curves", "policies", "off_policy", "bc")
+SECTIONS = ("raw_returns", "causality", "baselines", "curves", "policies", "off_policy", "off_policy_updates",
+            "bc")
 
 
 class ReportFailed(RuntimeError):
@@ -55,6 +60,7 @@ def section_functions() -> dict:
         "curves": lecture_curves.estimators_curves,
         "policies": lecture_curves.policies_curves,
         "off_policy": lecture_offpolicy.off_policy,
+        "off_policy_updates": lecture_offpolicy.off_policy_updates,
         "bc": lecture_gradients.behavioral_cloning,
     }
 

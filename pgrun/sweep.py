@@ -2,9 +2,10 @@
 
 `pgrun sweep.optimizer.lr=[1e-3,1e-2] sweep.gamma=[0.99,0.999]` is a 2 x 2 grid. With S
 seeds, run r = p·S + s trains seed `seed + s` at point p (every point sees the same seeds).
-A point's values are written into each run's TrainState by `apply_point` (the hp dict, or
-the learning rate that `optax.inject_hyperparams` keeps in the optimizer state), so they are
-traced arrays of the one compiled program, never constants baked into it.
+A point's values are written into each run's TrainState by `apply_point` (the hp dict, the
+learning rate that `optax.inject_hyperparams` keeps in the optimizer state, or kl_penalty's
+initial β in TrainState.extra), so they are traced arrays of the one compiled program, never
+constants baked into it.
 """
 
 from __future__ import annotations
@@ -52,6 +53,16 @@ def _unit(v) -> bool:
     return 0.0 <= v <= 1.0
 
 
+def _nonneg(v) -> bool:
+    return math.isfinite(v) and v >= 0
+
+
+def _kl_beta(state, v):
+    """The initial β of constraint=kl_penalty, kept in TrainState.extra (pgrun.train_offpolicy).
+    β = 0 stays 0 (the adaptation only doubles or halves it): the same program, no penalty."""
+    return state._replace(extra=dict(state.extra, kl_beta=jnp.asarray(v, jnp.float32)))
+
+
 # Sweepable (non-structural) keys: config key -> (write the value into a TrainState, valid?, rule).
 # To make another hyperparameter sweepable (e.g. estimator.clip_eps), put it in TrainState.hp in
 # make_train and add a line here: "estimator.clip_eps": (_hp("clip_eps"), _positive, "> 0").
@@ -62,6 +73,7 @@ SWEEPABLE: dict[str, tuple[Callable, Callable, str]] = {
     "estimator.entropy_coef": (_hp("entropy_coef"), math.isfinite, "finite"),
     "estimator.critic_lr": (
         lambda st, v: st._replace(critic_opt_state=set_learning_rate(st.critic_opt_state, v)), _positive, "> 0"),
+    "estimator.kl_beta": (_kl_beta, _nonneg, ">= 0"),
 }
 
 
@@ -175,3 +187,7 @@ def validate_sweep(cfg) -> None:
         raise ConfigError(
             f"sweep.estimator.gae_lambda: estimator={est.name} (weight={est.weight}) does not use λ; "
             "sweep it with estimator.weight=gae (e.g. estimator=actor_critic).")
+    if "estimator.kl_beta" in swept and est.constraint != "kl_penalty":
+        raise ConfigError(
+            f"sweep.estimator.kl_beta: estimator={est.name} (constraint={est.constraint}) has no KL penalty, so "
+            "kl_beta has no effect; sweep it with estimator.constraint=kl_penalty (e.g. estimator=kl_penalty).")

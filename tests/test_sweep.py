@@ -92,3 +92,21 @@ def test_every_sweep_point_matches_its_plain_run_under_threefry(tmp_path):
                           read_rows(str(tmp_path / f"plain{p}" / "metrics.csv")))
     finally:
         jax.config.update("jax_default_prng_impl", "rbg")
+
+
+def test_kl_beta_is_sweepable_with_a_kl_penalty_only():
+    """sweep.estimator.kl_beta sets each run's initial β (state.extra); β = 0 stays 0 (no penalty)."""
+    base = ("env=Bandit", "estimator=is_per_decision", "estimator.constraint=kl_penalty", "estimator.epochs=2")
+    cfg = config(*base, "sweep.estimator.kl_beta=[0.0,0.5]")
+    validate(cfg)
+    lay, trainer = make_layout(cfg), make_train(cfg)
+    keys = np.stack([np.asarray(jax.random.PRNGKey(s)) for s in lay.run_seeds])
+    state = jax.jit(jax.vmap(lambda k, v: apply_point(trainer.init(k), v)))(keys, lay.values())
+    assert state.extra["kl_beta"].tolist() == [0.0, 0.0, 0.5, 0.5]
+    new, m = jax.jit(jax.vmap(trainer.chunk))(state)
+    assert np.asarray(m["kl_beta"])[:2].max() == 0.0 and np.asarray(new.extra["kl_beta"])[:2].max() == 0.0
+    assert np.asarray(m["kl_beta"])[2:].min() > 0.0
+    with pytest.raises(ConfigError, match="no KL penalty"):
+        validate(config(*base, "estimator.constraint=none", "sweep.estimator.kl_beta=[0.0,1.0]"))
+    with pytest.raises(ConfigError, match=">= 0"):
+        validate(config(*base, "sweep.estimator.kl_beta=[-1.0]"))
