@@ -20,12 +20,17 @@ ENVS: dict[str, type[PGEnv]] = {
 def make_env(name: str) -> PGEnv:
     """Instantiate the env registered as `name` (raises KeyError listing valid names).
 
-    `gym:<id>` gives a `HostEnv` (pgrun/envs/host.py): any gymnasium env, stepped on the host.
+    `gym:<id>` gives a `HostEnv` (pgrun/envs/host.py): any gymnasium env, stepped on the host;
+    `func:<module>:<Class>` any gymnasium FuncEnv, in JAX like pgrun's own (pgrun/envs/external.py).
     """
     if name.startswith("gym:"):
         from pgrun.envs.host import make_host_env
 
         return make_host_env(name[len("gym:"):])
+    if name.startswith("func:"):
+        from pgrun.envs.external import make_func_env
+
+        return make_func_env(name[len("func:"):])
     if name not in ENVS:
         raise KeyError(f"env={name} is not a known environment; valid choices: {sorted(ENVS)}")
     return ENVS[name]()
