@@ -4,25 +4,46 @@ from __future__ import annotations
 
 import sys
 from importlib import resources
+from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
 
 from pgrun.config import ConfigError, register_configs
 
-CONFIG_DIR = str(resources.files("pgrun.configs"))
+
+
+def _config_dir() -> str:
+    """The configs of *this* pgrun: the checkout's configs/ when run from source (so a worktree
+    does not pick up another checkout's configs through an editable install), else the package's."""
+    source = Path(__file__).resolve().parent.parent / "configs"
+    if (source / "config.yaml").is_file() and (source / "env").is_dir():
+        return str(source)
+    return str(resources.files("pgrun.configs"))
+
+
+CONFIG_DIR = _config_dir()
 EXIT_CONFIG, EXIT_DIVERGED, EXIT_INTERRUPTED = 2, 3, 130
 
 register_configs()
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")
-def _main(cfg) -> None:
+def _main(cfg) -> float | None:
+    from pgrun.config import validate
+    from pgrun.rundir import prepare, resume_config, save_hydra_files
     from pgrun.run import TrainingDiverged, enable_compilation_cache, run
 
     enable_compilation_cache()
+    output_dir = HydraConfig.get().runtime.output_dir
     try:
-        run(cfg, HydraConfig.get().runtime.output_dir)
+        if cfg.get("resume"):
+            cfg = resume_config(cfg, list(HydraConfig.get().overrides.task))
+        else:
+            validate(cfg)
+            prepare(cfg, output_dir)  # refuse another run's directory before writing anything
+        save_hydra_files(cfg, output_dir)
+        summary = run(cfg, output_dir)
     except ConfigError as e:
         print(f"pgrun: config error: {e}", file=sys.stderr)
         sys.exit(EXIT_CONFIG)
@@ -35,11 +56,72 @@ def _main(cfg) -> None:
         print(f"pgrun: {e}", file=sys.stderr)
         sys.exit(EXIT_DIVERGED)
     except KeyboardInterrupt:
-        print("pgrun: interrupted; metrics so far are in metrics.csv", file=sys.stderr)
+        print("pgrun: interrupted; metrics so far are in metrics.csv, the state in checkpoints/ "
+              "(continue with resume=<run dir>)", file=sys.stderr)
         sys.exit(EXIT_INTERRUPTED)
+    return summary.get("final_return_mean")  # the objective of Hydra sweepers such as Optuna
+
+
+GROUPS = ("env", "policy", "estimator", "optimizer", "experiment")
+
+
+def group_options(group: str) -> list[str]:
+    """The options of a config group: the YAML files under configs/<group>/ (recursively)."""
+    root = Path(CONFIG_DIR) / group
+    out, stack = [], [(root, "")]
+    while stack:
+        node, prefix = stack.pop()
+        if not node.is_dir():
+            continue
+        for child in node.iterdir():
+            if child.is_dir():
+                stack.append((child, f"{prefix}{child.name}/"))
+            elif child.name.endswith(".yaml"):
+                out.append(prefix + child.name[: -len(".yaml")])
+    return sorted(out)
+
+
+def rewrite_argv(argv: list[str]) -> list[str]:
+    """Check group choices before Hydra (one clear paragraph instead of a search-path dump)
+    and let `env.params.<name>=v` add keys to the (empty by default) params dict."""
+    out = []
+    for arg in argv:
+        key, eq, value = arg.partition("=")
+        bare = key.lstrip("+~")
+        if eq and bare in GROUPS and not arg.startswith("~") and "," not in value and value:
+            valid = group_options(bare)
+            if value not in valid:
+                raise SystemExit(
+                    f"pgrun: config error: {bare}={value} is not a known option of the '{bare}' group; "
+                    f"valid choices: {', '.join(valid)}.")
+        if eq and key.startswith("env.params."):
+            arg = "++" + arg
+        out.append(arg)
+    return out
+
+
+def expand_gym_env(args: list[str]) -> list[str]:
+    """Rewrite `env=gym:<id>` to `env=gym env.id=<id>` (a gymnasium id is no config group option).
+
+    A sweep `env=gym:A,gym:B` becomes `env=gym env.id=A,B`; other items pass unchanged.
+    """
+    out = []
+    for a in args:
+        key, _, value = a.partition("=")
+        ids = value.split(",")
+        if key == "env" and all(i.startswith("gym:") and len(i) > 4 for i in ids):
+            out += ["env=gym", "env.id=" + ",".join(i[4:] for i in ids)]
+        else:
+            out.append(a)
+    return out
 
 
 def main() -> None:
+    try:
+        sys.argv[1:] = rewrite_argv(expand_gym_env(sys.argv[1:]))
+    except SystemExit as e:
+        print(e.code, file=sys.stderr)
+        sys.exit(EXIT_CONFIG)
     _main()
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING
+from omegaconf import MISSING, OmegaConf
 
 from pgrun.estimators import BASELINES, WEIGHTS
 from pgrun.policies import ACTIVATIONS, FEATURE_MAPS
@@ -18,6 +18,8 @@ class EnvConfig:
     name: str = MISSING
     max_episode_steps: Optional[int] = None  # None: the env's own time limit
     params: Dict[str, Any] = field(default_factory=dict)  # physics overrides, e.g. gravity
+    id: Optional[str] = None  # env=gym only: the gymnasium id (env=gym:<id> sets it)
+    vectorization_mode: str = "sync"  # env=gym only: gymnasium vector env, sync | async
 
 
 @dataclass
@@ -66,7 +68,12 @@ class OptimizerConfig:
     name: str = MISSING  # adam | sgd
     lr: float = 1e-2
     max_grad_norm: Optional[float] = None  # global-norm clipping; None: off
-    schedule: str = "constant"  # constant | linear (step size decays linearly to 0 over the run)
+    schedule: str = "constant"  # constant | linear | cosine (step size decays to 0 over the run)
+
+
+@dataclass
+class LoggerConfig:
+    tensorboard: bool = False  # also write TensorBoard event files under <run dir>/tensorboard/
 
 
 @dataclass
@@ -84,16 +91,24 @@ class Config:
     progress: bool = True
     num_envs: int = 16  # estimator.rollout=steps: envs stepped in parallel (batch columns)
     num_steps: int = 128  # estimator.rollout=steps: steps per env per iteration (batch rows)
+    # vmapped hyperparameter grid, e.g. sweep.optimizer.lr=[1e-3,1e-2]: all points x seeds in one program
+    sweep: Dict[str, Any] = field(default_factory=dict)
+    checkpoint_every: Optional[int] = 100  # iterations between checkpoints (chunk boundaries); 0/null: end only
+    resume: Optional[str] = None  # a run directory to continue from its latest checkpoint
+    overwrite: bool = False  # allow writing into a directory that already holds another run's metrics
+    logger: LoggerConfig = field(default_factory=LoggerConfig)
 
 
 OPTIMIZERS = ("adam", "sgd")
-SCHEDULES = ("constant", "linear")
+SCHEDULES = ("constant", "linear", "cosine")
 POLICIES = ("softmax_linear", "gaussian_linear", "mlp")
 
 
 def register_configs() -> None:
     cs = ConfigStore.instance()
-    cs.store(name="base_config", node=Config)
+    node = OmegaConf.structured(Config)
+    OmegaConf.set_struct(node.sweep, False)  # sweep.<any key>=[...] without Hydra's `+`
+    cs.store(name="base_config", node=node)
     cs.store(group="env", name="base_env", node=EnvConfig)
     cs.store(group="policy", name="base_policy", node=PolicyConfig)
     cs.store(group="estimator", name="base_estimator", node=EstimatorConfig)
@@ -102,6 +117,22 @@ def register_configs() -> None:
 
 class ConfigError(ValueError):
     """A config that cannot run; the message is one paragraph for the user."""
+
+
+def _validate_run_options(cfg) -> None:
+    """sweep, checkpoint_every, logger: checked with the rest, before anything compiles."""
+    import importlib.util
+
+    from pgrun.sweep import validate_sweep
+
+    validate_sweep(cfg)
+    every = cfg.get("checkpoint_every")
+    if every is not None and (isinstance(every, bool) or not isinstance(every, int) or every < 0):
+        raise ConfigError(f"checkpoint_every={every} must be an integer >= 0 (0 or null: checkpoint at the end only).")
+    if cfg.get("logger") and cfg.logger.get("tensorboard") and importlib.util.find_spec("tensorboard") is None:
+        raise ConfigError(
+            "logger.tensorboard=true needs the tensorboard package, which is not installed; "
+            "pip install 'pgrun[tensorboard]', or set logger.tensorboard=false.")
 
 
 def _choice(key: str, value, valid) -> None:
@@ -147,6 +178,7 @@ def validate(cfg, env=None) -> None:
     if cfg.env.max_episode_steps is not None and cfg.env.max_episode_steps < 1:
         raise ConfigError(f"env.max_episode_steps={cfg.env.max_episode_steps} must be >= 1 or null.")
     _validate_offpolicy(cfg)
+    _validate_run_options(cfg)
     if env is None:
         return
     discrete = isinstance(env.action_space, spaces.Discrete)

@@ -95,8 +95,8 @@ def pg_loss(params, policy, batch: Batch, adv: jax.Array, entropy_coef):
     logp = dist.log_prob(batch.action)
     valid = batch.valid.astype(jnp.float32)
     num_episodes = batch.reward.shape[1]
-    surrogate = jnp.sum(logp * jax.lax.stop_gradient(adv) * valid) / num_episodes
-    entropy = jnp.sum(dist.entropy() * valid) / jnp.maximum(valid.sum(), 1.0)
+    surrogate = jnp.sum(jnp.where(batch.valid, logp * jax.lax.stop_gradient(adv), 0.0)) / num_episodes
+    entropy = jnp.sum(jnp.where(batch.valid, dist.entropy(), 0.0)) / jnp.maximum(valid.sum(), 1.0)
     return -surrogate - entropy_coef * entropy, {"entropy": entropy}
 
 

@@ -18,25 +18,37 @@ COLUMNS += ["is_weight_mean", "is_weight_max", "is_ess", "log_ratio_std", "kl_ol
 
 
 class MetricsWriter:
-    """Appends whole chunks of rows to metrics.csv; each chunk is flushed and fsynced."""
+    """Appends whole chunks of rows to metrics.csv; each chunk is one write(2), then fsynced.
 
-    def __init__(self, path: str, columns: list[str] = COLUMNS):
+    A run killed mid-way therefore leaves whole rows (at most the chunk in flight is lost; a
+    write cut short by the kill can only tear the last line, which resume drops).
+    `append=True` continues an existing file (resume) instead of starting one with the header.
+    """
+
+    def __init__(self, path: str, columns: list[str] = COLUMNS, append: bool = False):
         self.path, self.columns = path, columns
-        self._f = open(path, "w", newline="")
-        self._f.write(",".join(columns) + "\n")
-        self._f.flush()
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | (0 if append else os.O_TRUNC)
+        self._fd = os.open(path, flags, 0o644)
+        if not append:
+            self._write(",".join(columns) + "\n")
+
+    def _write(self, text: str) -> None:
+        data = text.encode()
+        while data:
+            data = data[os.write(self._fd, data):]
+        os.fsync(self._fd)
 
     def write_rows(self, rows: list[dict]) -> None:
         buf = io.StringIO()
         w = csv.DictWriter(buf, fieldnames=self.columns, extrasaction="ignore", lineterminator="\n")
         for r in rows:
             w.writerow({k: _fmt(v) for k, v in r.items()})
-        self._f.write(buf.getvalue())  # one write per chunk: no half-written chunk
-        self._f.flush()
-        os.fsync(self._f.fileno())
+        self._write(buf.getvalue())  # one write per chunk: no half-written chunk
 
     def close(self) -> None:
-        self._f.close()
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
 
 def _fmt(v):
@@ -47,10 +59,12 @@ def _fmt(v):
     return v
 
 
-def rows_from_chunk(m: dict, seeds: list[int], wall_s: float, upto: int | None = None) -> list[dict]:
+def rows_from_chunk(m: dict, seeds: list[int], wall_s: float, upto: int | None = None,
+                    extra: list[dict] | None = None) -> list[dict]:
     """Host metrics {name: [S, K]} -> rows ordered by (iteration, seed), active iterations only.
 
     `upto`: keep only rows with iteration < upto (used to stop before a non-finite one).
+    `extra`: per-run columns merged into its rows (a sweep's point index and values).
     """
     rows = []
     S, K = m["active"].shape
@@ -60,6 +74,8 @@ def rows_from_chunk(m: dict, seeds: list[int], wall_s: float, upto: int | None =
                 continue
             row = {name: m[name][s, k] for name in COLUMNS if name in m}
             row["seed"], row["wall_s"] = seeds[s], round(wall_s, 4)
+            if extra is not None:
+                row.update(extra[s])
             rows.append(row)
     return rows
 

@@ -63,8 +63,13 @@ def rollout_episodes(env, env_params, policy, params, key, num_episodes: int, ma
             terminated=out.terminated & alive, truncated=out.truncated & alive,
             valid=alive, next_obs=out.obs,
         )
+        # an ended episode's env is frozen, so padding stays finite however long the limit
+        state_next = jax.tree_util.tree_map(
+            lambda new, old: jnp.where(alive.reshape(alive.shape + (1,) * (new.ndim - 1)), new, old),
+            out.state, state)
+        obs_next = jnp.where(alive[:, None], out.obs, obs)
         alive = alive & ~(out.terminated | out.truncated)
-        return (out.state, out.obs, alive), record
+        return (state_next, obs_next, alive), record
 
     xs = (jnp.arange(max_steps), jax.random.split(k_steps, max_steps))
     _, batch = jax.lax.scan(body, (state, obs, alive), xs)

@@ -47,8 +47,8 @@ class Trainer(NamedTuple):
 def make_optimizer(cfg_opt, lr, total_steps: int) -> optax.GradientTransformation:
     """optax optimizer with the learning rate injected (so it is state, and vmappable).
 
-    schedule=linear scales every update by 1 - k/total_steps (k = updates so far): the
-    step size decays linearly to 0 at the end of the run.
+    schedule=linear scales every update by 1 - k/total_steps (k = updates so far), and
+    schedule=cosine by ½(1 + cos(π k/total_steps)): the step size decays to 0 at the end.
     """
     base = {"adam": optax.adam, "sgd": optax.sgd}[cfg_opt.name]
     parts = [optax.inject_hyperparams(base)(learning_rate=lr)]
@@ -56,6 +56,8 @@ def make_optimizer(cfg_opt, lr, total_steps: int) -> optax.GradientTransformatio
         parts.insert(0, optax.clip_by_global_norm(cfg_opt.max_grad_norm))
     if cfg_opt.schedule == "linear":
         parts.append(optax.scale_by_schedule(lambda k: 1.0 - k / total_steps))
+    elif cfg_opt.schedule == "cosine":
+        parts.append(optax.scale_by_schedule(optax.cosine_decay_schedule(1.0, total_steps)))
     return optax.chain(*parts) if len(parts) > 1 else parts[0]
 
 
@@ -75,7 +77,7 @@ def make_train(cfg) -> Trainer:
     obs_dim = int(np.prod(env.observation_space.shape))
     critic_init, critic_apply = make_critic(obs_dim, est.critic_hidden, cfg.policy.activation)
     tx = make_optimizer(cfg.optimizer, cfg.optimizer.lr, int(cfg.iterations))
-    critic_tx = optax.adam(est.critic_lr)
+    critic_tx = optax.inject_hyperparams(optax.adam)(learning_rate=est.critic_lr)  # lr in state: sweepable
     n_eps = int(cfg.episodes_per_iteration)
     total_iterations = int(cfg.iterations)
 
@@ -124,7 +126,7 @@ def make_train(cfg) -> Trainer:
         ep_return = jnp.sum(batch.reward, axis=0)          # [B] undiscounted
         ep_length = jnp.sum(valid, axis=0)                 # [B]
         steps = jnp.sum(batch.valid).astype(jnp.int32)
-        grad_norm = optax.global_norm(grads)
+        grad_norm = optax.tree.norm(grads)
         finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm) & tree_all_finite(params)
         if use_critic:
             finite = finite & tree_all_finite(critic_params)

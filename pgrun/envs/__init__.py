@@ -18,7 +18,14 @@ ENVS: dict[str, type[PGEnv]] = {
 
 
 def make_env(name: str) -> PGEnv:
-    """Instantiate the env registered as `name` (raises KeyError listing valid names)."""
+    """Instantiate the env registered as `name` (raises KeyError listing valid names).
+
+    `gym:<id>` gives a `HostEnv` (pgrun/envs/host.py): any gymnasium env, stepped on the host.
+    """
+    if name.startswith("gym:"):
+        from pgrun.envs.host import make_host_env
+
+        return make_host_env(name[len("gym:"):])
     if name not in ENVS:
         raise KeyError(f"env={name} is not a known environment; valid choices: {sorted(ENVS)}")
     return ENVS[name]()

@@ -1,0 +1,45 @@
+"""Spread the run axis (sweep points x seeds) over all devices.
+
+Layout: a 1-D `jax.sharding.Mesh` named ("runs",) over `jax.devices()`, and
+`NamedSharding(mesh, P("runs"))` on the leading axis of every state leaf and metric, so each
+device trains R / D runs and no data moves between devices (runs are independent). When R is
+not a multiple of D the run axis is padded with copies of run 0, computed and then dropped on
+the host: results of the real runs do not depend on the padding.
+"""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+
+def run_sharding(num_runs: int, devices=None) -> tuple[NamedSharding | None, int]:
+    """(sharding of the leading run axis, padded run count); (None, num_runs) on one device."""
+    devices = list(devices if devices is not None else jax.devices())
+    if len(devices) == 1:
+        return None, num_runs
+    mesh = Mesh(np.array(devices), ("runs",))
+    padded = -(-num_runs // len(devices)) * len(devices)
+    return NamedSharding(mesh, PartitionSpec("runs")), padded
+
+
+def pad_runs(tree, padded: int):
+    """Host pytree with leading axis R -> leading axis `padded`, extra rows copies of row 0."""
+
+    def pad(x):
+        x = np.asarray(x)
+        extra = padded - x.shape[0]
+        return x if extra <= 0 else np.concatenate([x, np.repeat(x[:1], extra, axis=0)])
+
+    return jax.tree_util.tree_map(pad, tree)
+
+
+def unpad_runs(tree, num_runs: int):
+    """Host copy of a pytree with the padding runs dropped: leading axis `num_runs`."""
+    return jax.tree_util.tree_map(lambda x: np.asarray(x)[:num_runs], jax.device_get(tree))
+
+
+def place(tree, sharding):
+    """Put a host pytree on the device(s): sharded along the run axis, or default placement."""
+    return jax.device_put(tree, sharding) if sharding is not None else jax.device_put(tree)

@@ -1,0 +1,67 @@
+"""Optional TensorBoard event files (`logger.tensorboard=true`), beside metrics.csv.
+
+Written to `<run dir>/tensorboard/` (without a sweep) or `<run dir>/tensorboard/point_<p>/`
+(one TensorBoard "run" per sweep point): each metric of metrics.csv as a scalar at
+step = iteration, averaged over the point's seeds, plus `return_mean_min` / `_max` over seeds.
+Uses the `tensorboard` package's own event writer; metrics.csv stays the record.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+
+TB_DIR = "tensorboard"
+SKIP = ("iteration", "seed", "point", "episodes", "wall_s", "active", "finite")
+
+
+class TensorBoardLogger:
+    def __init__(self, run_dir: str, point_of_run: list[int], sweep: bool, resume_step: int | None = None):
+        from tensorboard.summary.writer.event_file_writer import EventFileWriter
+
+        self.point_of_run = np.asarray(point_of_run)
+        n_points = int(self.point_of_run.max()) + 1
+        base = os.path.join(run_dir, TB_DIR)
+        dirs = [os.path.join(base, f"point_{p}") for p in range(n_points)] if sweep else [base]
+        self.writers = [EventFileWriter(d) for d in dirs]
+        if resume_step is not None:  # TensorBoard drops older events past this step (orphans of a kill)
+            from tensorboard.compat.proto.event_pb2 import Event, SessionLog
+
+            for w in self.writers:
+                w.add_event(Event(step=resume_step, wall_time=time.time(),
+                                  session_log=SessionLog(status=SessionLog.START)))
+
+    def write_chunk(self, m: dict, upto: int | None = None) -> None:
+        """Host metrics {name: [R, K]} of one chunk; active iterations (< upto) only."""
+        from tensorboard.compat.proto.event_pb2 import Event
+        from tensorboard.compat.proto.summary_pb2 import Summary
+
+        active = np.asarray(m["active"])
+        for k in range(active.shape[1]):
+            if not active[0, k]:
+                continue
+            step = int(m["iteration"][0, k])
+            if upto is not None and step >= upto:
+                continue
+            for p, w in enumerate(self.writers):
+                runs = self.point_of_run == p
+                values = []
+                for name, arr in m.items():
+                    if name in SKIP or np.ndim(arr) != 2:
+                        continue
+                    x = np.asarray(arr[runs, k], np.float64)
+                    if np.all(np.isnan(x)):
+                        continue
+                    values.append(Summary.Value(tag=name, simple_value=float(np.nanmean(x))))
+                    if name == "return_mean":
+                        values.append(Summary.Value(tag="return_mean_min", simple_value=float(np.nanmin(x))))
+                        values.append(Summary.Value(tag="return_mean_max", simple_value=float(np.nanmax(x))))
+                w.add_event(Event(step=step, wall_time=time.time(), summary=Summary(value=values)))
+        for w in self.writers:
+            w.flush()
+
+    def close(self) -> None:
+        for w in self.writers:
+            w.close()

@@ -1,0 +1,135 @@
+"""Checkpoint, resume, nothing lost: resume == uninterrupted, SIGKILL / SIGINT mid-run, no clobbering."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from scale_helpers import ROOT, config, pgrun, read_rows, without
+
+from pgrun.checkpoint import latest_step, read_meta
+from pgrun.config import ConfigError
+from pgrun.rundir import RunDirExists
+from pgrun.run import run
+
+# a critic (its params and optimizer state must survive too) and a two-point sweep
+# constant step size: a decaying schedule is tied to `iterations`, which this test changes
+RESUME = ["estimator=actor_critic", "sweep.optimizer.lr=[0.05,0.1]", "log_every=5", "checkpoint_every=10",
+          "optimizer.schedule=constant"]
+
+
+def test_resume_gives_the_uninterrupted_run(tmp_path):
+    straight, cut = str(tmp_path / "straight"), str(tmp_path / "cut")
+    full = run(config(*RESUME, "iterations=20"), straight)
+    run(config(*RESUME, "iterations=15"), cut)  # checkpoints at 10 and 15 (the end)
+    # as if killed after writing iteration 15's rows but before its checkpoint, mid-way through a row
+    shutil.rmtree(os.path.join(cut, "checkpoints", "15"))
+    with open(os.path.join(cut, "metrics.csv"), "a") as f:
+        f.write("16,0,0,0.05,12")
+    assert latest_step(cut) == 10
+    with pytest.raises(ConfigError, match="gamma"):
+        run(config(*RESUME, "iterations=20", "gamma=0.5", f"resume={cut}"), str(tmp_path / "ignored"))
+    resumed = run(config(*RESUME, "iterations=20", f"resume={cut}"), str(tmp_path / "ignored"))
+    a, b = read_rows(os.path.join(straight, "metrics.csv")), read_rows(os.path.join(cut, "metrics.csv"))
+    assert len(a) == 20 * 4 and without(a, "wall_s") == without(b, "wall_s")
+    assert resumed["resumed_from"] == 10 and resumed["iterations"] == 20
+    for key in ("final_return_mean", "final_return_ci95", "points", "env_steps", "best_point"):
+        assert resumed[key] == full[key]
+    assert latest_step(cut) == 20 and read_meta(cut)["config"]["iterations"] == 20
+
+
+def test_resume_refuses_to_stretch_a_decaying_schedule(tmp_path):
+    cut = str(tmp_path / "cut")
+    run(config("estimator=reinforce", "optimizer.schedule=linear", "iterations=4", "log_every=2"), cut)
+    with pytest.raises(ConfigError, match="schedule"):
+        run(config("estimator=reinforce", "optimizer.schedule=linear", "iterations=8", "log_every=2",
+                   f"resume={cut}"), str(tmp_path / "ignored"))
+
+
+def test_refuses_another_runs_directory(tmp_path):
+    out = str(tmp_path / "run")
+    run(config(), out)
+    before = {f: hashlib.sha256(open(os.path.join(out, f), "rb").read()).hexdigest()
+              for f in ("metrics.csv", "summary.json")}
+    with pytest.raises(RunDirExists, match="overwrite=true"):
+        run(config("iterations=2"), out)
+    assert before == {f: hashlib.sha256(open(os.path.join(out, f), "rb").read()).hexdigest() for f in before}
+    run(config("iterations=2", "overwrite=true"), out)
+    assert len(read_rows(os.path.join(out, "metrics.csv"))) == 2 * 2 and latest_step(out) == 2
+
+
+def test_cli_refuses_another_runs_directory_and_leaves_it_untouched(tmp_path):
+    out = tmp_path / "run"
+    (out / ".hydra").mkdir(parents=True)
+    files = {"metrics.csv": "iteration,seed\n1,0\n", ".hydra/config.yaml": "seed: 7\n"}
+    for name, text in files.items():
+        (out / name).write_text(text)
+    p = pgrun("env=Bandit", "policy=softmax_linear", f"hydra.run.dir={out}", timeout=120)
+    assert p.returncode == 2 and "overwrite=true" in p.stderr and "resume=" in p.stderr
+    assert {n: (out / n).read_text() for n in files} == files
+
+
+def _start(out, *args):
+    e = {**os.environ, "PYTHONPATH": ROOT}
+    cmd = [sys.executable, "-m", "pgrun.cli", "env=Bandit", "policy=softmax_linear", "num_seeds=2",
+           "episodes_per_iteration=4", "progress=false", f"hydra.run.dir={out}", *args]
+    return subprocess.Popen(cmd, cwd=ROOT, env=e, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for_rows(path, n, proc, timeout=120):
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        if os.path.exists(path) and sum(1 for _ in open(path)) > n:
+            return
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    raise TimeoutError(path)
+
+
+def _check_whole(path, log_every, runs):
+    with open(path) as f:
+        text = f.read()
+    lines = text.split("\n")
+    assert text.endswith("\n") and lines[0].startswith("iteration,seed")
+    width = len(lines[0].split(","))
+    assert all(len(ln.split(",")) == width for ln in lines[1:-1])
+    rows = read_rows(path)
+    iters = [int(r["iteration"]) for r in rows]
+    assert iters == sorted(iters) and len(rows) % (log_every * runs) == 0  # whole chunks only
+    return rows
+
+
+def test_sigkill_mid_run_leaves_whole_rows_and_resumes(tmp_path):
+    out = tmp_path / "run"
+    proc = _start(out, "iterations=10000000", "optimizer.schedule=constant", "log_every=20", "checkpoint_every=100")
+    _wait_for_rows(out / "metrics.csv", 600, proc)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    rows = _check_whole(out / "metrics.csv", 20, 2)
+    ckpt = latest_step(str(out))
+    assert ckpt is not None and ckpt % 100 == 0 and ckpt <= int(rows[-1]["iteration"])
+    p = pgrun(f"resume={out}", f"iterations={ckpt + 40}", "hydra.run.dir=" + str(tmp_path / "resume"), timeout=120)
+    assert p.returncode == 0, p.stderr
+    rows = read_rows(out / "metrics.csv")
+    assert [int(r["iteration"]) for r in rows] == [i for i in range(1, ckpt + 41) for _ in range(2)]
+
+
+def test_sigint_flushes_checkpoints_and_exits_130(tmp_path):
+    out = tmp_path / "run"
+    proc = _start(out, "iterations=10000000", "log_every=20", "checkpoint_every=0")
+    _wait_for_rows(out / "metrics.csv", 200, proc)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "resume=" in err
+    rows = _check_whole(out / "metrics.csv", 20, 2)
+    import json
+
+    summary = json.load(open(out / "summary.json"))
+    assert summary["status"] == "interrupted" and summary["iterations"] == int(rows[-1]["iteration"])
+    assert latest_step(str(out)) == int(rows[-1]["iteration"])

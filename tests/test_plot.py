@@ -1,0 +1,86 @@
+"""pgrun-plot on real small runs: one run with vmapped seeds, and a Hydra multirun."""
+
+import csv
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from pgrun import plot
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="module")
+def multirun(tmp_path_factory):
+    """A real Hydra multirun (pgrun's Hydra app, this checkout's configs): 2 estimators, each one
+    run of 4 vmapped seeds."""
+    out = tmp_path_factory.mktemp("multi")
+    code = ("import sys; from pgrun.cli import _main; sys.argv = ['pgrun', '--config-dir', sys.argv[1], '-m', "
+            "'env=Bandit', 'policy=softmax_linear', 'estimator=reinforce,baseline', 'num_seeds=4', 'iterations=12', "
+            "'log_every=6', 'episodes_per_iteration=8', 'progress=false', 'hydra.sweep.dir=' + sys.argv[2]]; _main()")
+    subprocess.run([sys.executable, "-c", code, os.path.join(ROOT, "configs"), str(out)], cwd=ROOT, check=True,
+                   capture_output=True, env=dict(os.environ, PYTHONPATH=ROOT))
+    return out
+
+
+@pytest.fixture(scope="module")
+def single_run(multirun, tmp_path_factory):
+    """One job of the multirun, copied without its .hydra/ (config from summary.json)."""
+    out = tmp_path_factory.mktemp("single") / "run"
+    shutil.copytree(multirun / "0", out)
+    shutil.rmtree(out / ".hydra")
+    return out
+
+
+def test_single_run_with_vmapped_seeds(single_run, tmp_path):
+    assert plot.read_config(str(single_run))["estimator"]["name"] == "reinforce"  # from summary.json
+    res = plot.plot_runs([str(single_run)], out_dir=str(tmp_path), last_k=4, n_boot=200)
+    assert res["runs"] == 1 and res["groups"] == {"all runs": 4}
+    for f in ("learning_curves.png", "learning_curves.svg", "final_scores.csv", "final_scores.md"):
+        assert os.path.getsize(tmp_path / f) > 0
+    # the final score is the mean over seeds of each seed's mean return over its last 4 iterations
+    rows = list(csv.DictReader(open(single_run / "metrics.csv")))
+    per_seed = {}
+    for r in rows:
+        per_seed.setdefault(r["seed"], []).append((int(r["iteration"]), float(r["return_mean"])))
+    finals = [np.mean([v for _, v in sorted(x)[-4:]]) for x in per_seed.values()]
+    score = res["scores"][0]
+    assert score["n"] == 4 and score["mean"] == pytest.approx(np.mean(finals))
+    assert score["ci_lo"] <= score["mean"] <= score["ci_hi"]
+    assert "| all runs | 4 |" in open(tmp_path / "final_scores.md").read()
+
+
+def test_hydra_multirun_grouped(multirun, tmp_path):
+    assert len(plot.find_metrics([str(multirun)])) == 2
+    assert plot.varying_keys(plot.load_runs([str(multirun)])) == ["estimator.name"]  # not .weight/.baseline
+    res = plot.plot_runs([str(multirun)], out_dir=str(tmp_path), group_by=["estimator.name", "env.name"],
+                         x="env_steps", y="length_mean", stat="iqm", n_boot=200)
+    assert res["groups"] == {"estimator.name=reinforce, env.name=Bandit": 4,
+                             "estimator.name=baseline, env.name=Bandit": 4}
+    assert os.path.getsize(tmp_path / "learning_curves.svg") > 0
+
+
+def test_cli(multirun, single_run, tmp_path, capsys):
+    plot.main([str(multirun), str(single_run), "--group-by", "estimator.name", "--out", str(tmp_path),
+               "--n-boot", "100", "--formats", "png"])
+    out = capsys.readouterr().out
+    assert "3 run(s)" in out and "estimator.name=reinforce | 8 |" in out  # the copy adds 4 seeds
+    with pytest.raises(SystemExit) as e:
+        plot.main([str(single_run), "--y", "no_such_column", "--out", str(tmp_path)])
+    assert e.value.code == 2
+
+
+def test_bootstrap_ci_and_iqm():
+    x = np.arange(1.0, 9.0)
+    assert plot.iqm(x) == pytest.approx(4.5)  # mean of 3..6
+    assert plot.iqm(np.array([0.0, 1.0, 2.0, 100.0])) == pytest.approx(1.5)
+    lo, hi = plot.bootstrap_ci(np.stack([x, x + 1.0], axis=1), "mean", n_boot=500)
+    assert lo[0] < x.mean() < hi[0] and lo[1] < x.mean() + 1 < hi[1]
+    lo, hi = plot.bootstrap_ci(np.ones((4, 3)), "mean", n_boot=100)  # all replicates agree
+    assert np.allclose(lo, 1.0) and np.allclose(hi, 1.0)
+    lo, hi = plot.bootstrap_ci(np.ones((1, 3)))
+    assert np.all(np.isnan(lo))
