@@ -150,7 +150,7 @@ def make_offpolicy(cfg, base_init, env, env_params, policy, critic_apply, tx, cr
         updates, new_opt_state = tx.update(grads, opt_state, trainable)
         new_trainable = optax.apply_updates(trainable, updates)
         carry = (_tree_where(skip, trainable, new_trainable), _tree_where(skip, opt_state, new_opt_state), skip)
-        return carry, dict(aux, loss=loss, grad_norm=optax.global_norm(grads), applied=~skip)
+        return carry, dict(aux, loss=loss, grad_norm=optax.tree.norm(grads), applied=~skip)
 
     def run_epochs(trainable, opt_state, data: Data, key, beta, entropy_coef):
         """E epochs × M minibatch steps -> (trainable, opt_state, metrics averaged over the steps taken)."""
