@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
@@ -93,6 +94,12 @@ VIDEO_FORMATS = ("gif", "mp4")
 VIDEO_POLICIES = ("greedy", "stochastic")
 OPTIMIZERS = ("adam", "sgd")
 POLICIES = ("softmax_linear", "gaussian_linear", "mlp")
+
+
+# configs/hydra/launcher/{joblib,submitit_*}.yaml deliberately shadow the launcher plugins' configs and
+# are validated against their schemas; Hydra 1.3 still does this but warns that it is deprecated.
+# (Here, not in cli.py: launcher workers unpickle the task function and import this module, not cli.)
+warnings.filterwarnings("ignore", message="(?s).*is validated against ConfigStore schema with the same name")
 
 
 def register_configs() -> None:
