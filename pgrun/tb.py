@@ -26,11 +26,11 @@ class TensorBoardLogger:
         base = os.path.join(run_dir, TB_DIR)
         dirs = [os.path.join(base, f"point_{p}") for p in range(n_points)] if sweep else [base]
         self.writers = [EventFileWriter(d) for d in dirs]
-        if resume_step is not None:  # TensorBoard drops older events past this step (orphans of a kill)
+        if resume_step is not None:  # TensorBoard drops older events at steps >= this one (orphans of a kill)
             from tensorboard.compat.proto.event_pb2 import Event, SessionLog
 
             for w in self.writers:
-                w.add_event(Event(step=resume_step, wall_time=time.time(),
+                w.add_event(Event(step=resume_step + 1, wall_time=time.time(),
                                   session_log=SessionLog(status=SessionLog.START)))
 
     def write_chunk(self, m: dict, upto: int | None = None) -> None:
