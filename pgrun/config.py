@@ -189,6 +189,10 @@ def validate(cfg, env=None) -> None:
     _choice("policy.features", cfg.policy.features, FEATURE_MAPS)
     _choice("estimator.weight", cfg.estimator.weight, WEIGHTS)
     _choice("estimator.baseline", cfg.estimator.baseline, BASELINES)
+    if cfg.estimator.baseline == "optimal" and cfg.estimator.weight != "total_return":
+        raise ConfigError(
+            f"estimator.baseline=optimal (b* per parameter on the episode score, notes 03 App. C) needs "
+            f"estimator.weight=total_return, not {cfg.estimator.weight}; valid choices: total_return.")
     _choice("optimizer.name", cfg.optimizer.name, OPTIMIZERS)
     _choice("optimizer.schedule", cfg.optimizer.schedule, SCHEDULES)
     if cfg.estimator.weight == "gae" and cfg.estimator.baseline not in ("none", "value"):

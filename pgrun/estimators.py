@@ -17,7 +17,9 @@ from pgrun.returns import gae, reward_to_go, total_return
 from pgrun.rollout import Batch
 
 WEIGHTS = ("total_return", "reward_to_go", "gae")
-BASELINES = ("none", "batch_mean", "batch_mean_time", "value")
+BASELINES = ("none", "batch_mean", "batch_mean_time", "value", "optimal")
+# "optimal": the per-parameter variance-optimal b* of notes 03 App. C (pgrun/optimal_baseline.py);
+# not a per-step advantage, so train.py takes its gradient directly
 
 
 class Advantages(NamedTuple):
@@ -64,7 +66,7 @@ def compute_advantages(batch: Batch, weight: str, baseline: str, gamma, lam,
     else:
         raise ValueError(f"unknown weight {weight!r}; valid: {WEIGHTS}")
 
-    if baseline == "none":
+    if baseline in ("none", "optimal"):  # optimal: applied per parameter on the gradient (train.py)
         b = 0.0
     elif baseline == "batch_mean":
         g0 = jax.vmap(total_return, in_axes=(1, 1, None))(batch.reward, batch.valid, gamma)

@@ -15,6 +15,7 @@ import numpy as np
 import optax
 
 from pgrun.envs import make_env
+from pgrun.optimal_baseline import optimal_baseline_grad
 from pgrun.estimators import compute_advantages, needs_critic, normalize, pg_loss, value_loss
 from pgrun.policies import make_critic, make_policy
 from pgrun.rollout import rollout_episodes
@@ -108,6 +109,11 @@ def make_train(cfg) -> Trainer:
         adv = normalize(advs.adv, valid) if est.normalize_advantages else advs.adv
         (loss, aux), grads = jax.value_and_grad(pg_loss, has_aux=True)(
             state.params, policy, batch, adv, hp["entropy_coef"])
+        if est.baseline == "optimal":  # (1/N) Σ_i g_i ⊙ (R_i - b*_{-i}) per parameter, plus the entropy term
+            ascent = optimal_baseline_grad(policy, state.params, batch, hp["gamma"])
+            entropy_grads = jax.grad(lambda p: pg_loss(p, policy, batch, jnp.zeros_like(adv), hp["entropy_coef"])[0])(
+                state.params)
+            grads = jax.tree_util.tree_map(lambda e, a: e - a, entropy_grads, ascent)
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
 
