@@ -47,7 +47,7 @@ def greedy(policy):
 def load_run(run_dir: str):
     """(cfg, layout, trainer, state [R, ...] host arrays, checkpoint meta) of the latest checkpoint."""
     from pgrun.checkpoint import latest_step, read_meta, restore
-    from pgrun.sweep import apply_point, make_layout
+    from pgrun.sweep import init_runs, make_layout
     from pgrun.train import make_train
 
     if latest_step(run_dir) is None:
@@ -56,7 +56,7 @@ def load_run(run_dir: str):
     cfg = OmegaConf.create(read_meta(run_dir)["config"])
     layout, trainer = make_layout(cfg), make_train(cfg)
     keys = np.stack([np.asarray(jax.random.PRNGKey(s)) for s in layout.run_seeds])
-    shapes = jax.eval_shape(jax.vmap(lambda k, v: apply_point(trainer.init(k), v)), keys, layout.values())
+    shapes = jax.eval_shape(lambda k, v: init_runs(trainer, k, v), keys, layout.values())
     template = jax.tree_util.tree_map(lambda s: np.zeros(s.shape, s.dtype), shapes)
     state, meta = restore(run_dir, template)
     return cfg, layout, trainer, state, meta

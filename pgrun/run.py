@@ -22,7 +22,7 @@ from pgrun.metrics import COLUMNS, MetricsWriter, confidence_interval, rows_from
 from pgrun.rundir import check_resume_config, truncate_metrics
 from pgrun.rundir import prepare as prepare_run_dir
 from pgrun.sharding import pad_runs, place, run_sharding, unpad_runs
-from pgrun.sweep import apply_point, make_layout
+from pgrun.sweep import init_runs, make_layout
 from pgrun.train import make_train
 
 
@@ -66,9 +66,7 @@ def run(cfg, out_dir: str) -> dict:
     columns = layout.columns(COLUMNS)
 
     t0 = time.perf_counter()
-    # init on one device, then shard: run sharded, its LAPACK calls (orthogonal init) deadlocked on
-    # several forced host devices; it is cheap
-    state = place(jax.jit(jax.vmap(lambda k, v: apply_point(trainer.init(k), v)))(keys, values), sharding)
+    state = place(init_runs(trainer, keys, values), sharding)  # on one device, then sharded
     start, wall0, returns_by_iter = 0, 0.0, []
     if resume:
         host, meta = restore_checkpoint(out_dir, unpad_runs(state, n_runs))

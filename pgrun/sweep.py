@@ -84,6 +84,18 @@ def apply_point(state, values: dict[str, jax.Array]):
     return state
 
 
+def init_runs(trainer, keys, values: dict[str, np.ndarray]):
+    """TrainState of every run [R, ...]: trainer.init(key_r) with run r's sweep values applied.
+
+    A `lax.map` over the runs, not a vmap: vmapped, jaxlib's CPU LAPACK kernels behind the
+    orthogonal initializers (`OrthogonalQr`, batched over runs) can deadlock XLA's intra-op
+    thread pool on a machine with few cores (seen with 256 seeds on 2 cores, and with forced
+    host devices); and each run's initial parameters then come from its own key even under
+    the rbg PRNG. Initialisation is a tiny fraction of a run.
+    """
+    return jax.jit(lambda k, v: jax.lax.map(lambda kv: apply_point(trainer.init(kv[0]), kv[1]), (k, v)))(keys, values)
+
+
 class Layout(NamedTuple):
     """The run axis: points (grid of swept values) x seeds, point-major."""
 
@@ -107,7 +119,7 @@ class Layout(NamedTuple):
         return point * len(self.seeds) + self.seeds.index(seed)
 
     def values(self) -> dict[str, np.ndarray]:
-        """Per-run values {key: [R] float32}, the input of `apply_point` under vmap."""
+        """Per-run values {key: [R] float32}, the input of `init_runs`."""
         return {k: np.array([self.points[p][k] for p in self.run_points], np.float32) for k in self.keys}
 
     def row_extras(self) -> list[dict] | None:

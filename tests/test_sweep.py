@@ -9,7 +9,7 @@ from scale_helpers import config, read_rows, without
 
 from pgrun.config import ConfigError, validate
 from pgrun.run import run
-from pgrun.sweep import apply_point, learning_rate, make_layout
+from pgrun.sweep import init_runs, learning_rate, make_layout
 from pgrun.train import make_train
 
 
@@ -46,7 +46,7 @@ def test_values_are_state_not_constants():
                  "sweep.gamma=[0.5]")
     lay, trainer = make_layout(cfg), make_train(cfg)
     keys = np.stack([np.asarray(jax.random.PRNGKey(s)) for s in lay.run_seeds])
-    state = jax.jit(jax.vmap(lambda k, v: apply_point(trainer.init(k), v)))(keys, lay.values())
+    state = init_runs(trainer, keys, lay.values())
     assert learning_rate(state.opt_state).tolist() == pytest.approx([0.1, 0.1, 0.4, 0.4])
     assert learning_rate(state.critic_opt_state).tolist() == pytest.approx([0.01] * 4)
     assert state.hp["gamma"].tolist() == [0.5] * 4
