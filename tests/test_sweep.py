@@ -101,7 +101,7 @@ def test_kl_beta_is_sweepable_with_a_kl_penalty_only():
     validate(cfg)
     lay, trainer = make_layout(cfg), make_train(cfg)
     keys = np.stack([np.asarray(jax.random.PRNGKey(s)) for s in lay.run_seeds])
-    state = jax.jit(jax.vmap(lambda k, v: apply_point(trainer.init(k), v)))(keys, lay.values())
+    state = init_runs(trainer, keys, lay.values())
     assert state.extra["kl_beta"].tolist() == [0.0, 0.0, 0.5, 0.5]
     new, m = jax.jit(jax.vmap(trainer.chunk))(state)
     assert np.asarray(m["kl_beta"])[:2].max() == 0.0 and np.asarray(new.extra["kl_beta"])[:2].max() == 0.0
