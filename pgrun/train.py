@@ -107,13 +107,15 @@ def make_train(cfg) -> Trainer:
             v_t = v_tp1 = None
         advs = compute_advantages(batch, est.weight, est.baseline, hp["gamma"], hp["gae_lambda"], v_t, v_tp1)
         adv = normalize(advs.adv, valid) if est.normalize_advantages else advs.adv
-        (loss, aux), grads = jax.value_and_grad(pg_loss, has_aux=True)(
-            state.params, policy, batch, adv, hp["entropy_coef"])
         if est.baseline == "optimal":  # (1/N) Σ_i g_i ⊙ (R_i - b*_{-i}) per parameter, plus the entropy term
+            loss, aux = pg_loss(state.params, policy, batch, adv, hp["entropy_coef"])  # logged surrogate
             ascent = optimal_baseline_grad(policy, state.params, batch, hp["gamma"])
             entropy_grads = jax.grad(lambda p: pg_loss(p, policy, batch, jnp.zeros_like(adv), hp["entropy_coef"])[0])(
                 state.params)
             grads = jax.tree_util.tree_map(lambda e, a: e - a, entropy_grads, ascent)
+        else:
+            (loss, aux), grads = jax.value_and_grad(pg_loss, has_aux=True)(
+                state.params, policy, batch, adv, hp["entropy_coef"])
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
 
