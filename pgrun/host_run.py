@@ -95,11 +95,7 @@ def run_host(cfg, out_dir: str) -> dict:
                 flush(upto=it)
                 s = seeds[int(np.argmin(m["finite"]))]
                 summary["status"] = "diverged"
-                raise TrainingDiverged(
-                    f"training diverged: loss, gradient or parameters became NaN/Inf at iteration {it} "
-                    f"(seed {s}); metrics of iterations 1..{it - 1} are kept in "
-                    f"{os.path.join(out_dir, 'metrics.csv')}. Try a smaller optimizer.lr or set "
-                    "optimizer.max_grad_norm.")
+                raise TrainingDiverged.at(it, f"seed {s}", os.path.join(out_dir, "metrics.csv"))
             pending.append(m)
             returns_by_iter.append(np.asarray(m["return_mean"]))
             env_steps = np.asarray(m["env_steps"], np.int64)

@@ -29,6 +29,14 @@ from pgrun.train import make_train
 class TrainingDiverged(RuntimeError):
     """Loss, gradient or parameters became NaN/Inf; metrics up to that iteration are kept."""
 
+    @classmethod
+    def at(cls, iteration: int, where: str, metrics_path: str) -> "TrainingDiverged":
+        """The user's message: which iteration and run, where the earlier metrics are, what to try."""
+        return cls(
+            f"training diverged: loss, gradient or parameters became NaN/Inf at iteration {iteration} "
+            f"({where}); metrics of iterations 1..{iteration - 1} are kept in {metrics_path}. "
+            "Try a smaller optimizer.lr or set optimizer.max_grad_norm.")
+
 
 def enable_compilation_cache() -> str:
     """Persistent XLA cache, so re-runs and multirun jobs skip compilation."""
@@ -127,10 +135,7 @@ def run(cfg, out_dir: str) -> dict:
                 if upto is not None:
                     summary["status"] = "diverged"
                     where = f"seed {seeds[s]}" + (f", sweep point {layout.run_points[s]}" if layout.keys else "")
-                    raise TrainingDiverged(
-                        f"training diverged: loss, gradient or parameters became NaN/Inf at iteration {upto} "
-                        f"({where}); metrics of iterations 1..{upto - 1} are kept in "
-                        f"{metrics_path}. Try a smaller optimizer.lr or set optimizer.max_grad_norm.")
+                    raise TrainingDiverged.at(upto, where, metrics_path)
                 if stop.requested:
                     save_checkpoint(summary["iterations"], wall)
                     raise KeyboardInterrupt
