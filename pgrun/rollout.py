@@ -49,8 +49,7 @@ def rollout_episodes(env, env_params, policy, params, key, num_episodes: int, ma
 
     def body(carry, xs):
         state, obs, alive = carry
-        t, k = xs
-        k_act, k_env = jax.random.split(k)
+        t, k_act, k_env = xs
         dist = policy.dist(params, obs)
         action = dist.sample(k_act)
         log_prob = dist.log_prob(action)
@@ -71,6 +70,8 @@ def rollout_episodes(env, env_params, policy, params, key, num_episodes: int, ma
         alive = alive & ~(out.terminated | out.truncated)
         return (state_next, obs_next, alive), record
 
-    xs = (jnp.arange(max_steps), jax.random.split(k_steps, max_steps))
+    # every step's keys split up front: a split inside the loop body is itself a small loop
+    k_act, k_env = jax.random.split(k_steps)
+    xs = (jnp.arange(max_steps), jax.random.split(k_act, max_steps), jax.random.split(k_env, max_steps))
     _, batch = jax.lax.scan(body, (state, obs, alive), xs)
     return batch
