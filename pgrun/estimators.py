@@ -88,18 +88,51 @@ def normalize(adv: jax.Array, valid: jax.Array) -> jax.Array:
     return (adv - mean) / (std + 1e-8) * valid
 
 
-def pg_loss(params, policy, batch: Batch, adv: jax.Array, entropy_coef):
+def pg_loss(params, policy, batch: Batch, adv: jax.Array, entropy_coef, n_valid=None):
     """Negative surrogate: -(1/B) Σ_{t,i} valid·log π(a|s)·A  - c_H · mean entropy.
 
     Returns (loss, metrics) with metrics {"entropy": mean entropy over valid steps}.
+    n_valid: the number of valid steps the entropy is averaged over (default: this batch's);
+    given, the loss is a plain sum over steps, so slices of a batch add up to the whole.
     """
     dist = policy.dist(params, batch.obs)
     logp = dist.log_prob(batch.action)
-    valid = batch.valid.astype(jnp.float32)
+    if n_valid is None:
+        n_valid = jnp.maximum(batch.valid.astype(jnp.float32).sum(), 1.0)
     num_episodes = batch.reward.shape[1]
     surrogate = jnp.sum(jnp.where(batch.valid, logp * jax.lax.stop_gradient(adv), 0.0)) / num_episodes
-    entropy = jnp.sum(jnp.where(batch.valid, dist.entropy(), 0.0)) / jnp.maximum(valid.sum(), 1.0)
+    entropy = jnp.sum(jnp.where(batch.valid, dist.entropy(), 0.0)) / n_valid
     return -surrogate - entropy_coef * entropy, {"entropy": entropy}
+
+
+def time_slices(num_steps: int, num_episodes: int, rows: int) -> int:
+    """The divisor k of num_steps whose slices (num_steps/k · num_episodes steps) are nearest `rows`."""
+    divisors = [k for k in range(1, num_steps + 1) if num_steps % k == 0]
+    return min(divisors, key=lambda k: abs(num_steps // k * num_episodes - rows))
+
+
+def pg_value_and_grad(params, policy, batch: Batch, adv: jax.Array, entropy_coef, rows: int = 4096):
+    """`jax.value_and_grad(pg_loss, has_aux=True)`, accumulated over slices of the time axis.
+
+    The same value and gradient up to float summation order, but faster on CPU: a whole
+    [500, 16] batch's activations and cotangents are MBs per layer, and a `lax.scan` over
+    slices of about `rows` steps keeps each slice's intermediates in cache.
+    batch fields and adv: [T, B, ...].  Returns ((loss, {"entropy"}), grads like params).
+    """
+    T, B = adv.shape[:2]
+    k = time_slices(T, B, rows)
+    vg = jax.value_and_grad(pg_loss, has_aux=True)
+    if k == 1:
+        return vg(params, policy, batch, adv, entropy_coef)
+    n_valid = jnp.maximum(batch.valid.astype(jnp.float32).sum(), 1.0)
+    sliced = jax.tree_util.tree_map(lambda x: x.reshape((k, T // k) + x.shape[1:]), (batch, adv))
+
+    def body(acc, xs):
+        out = vg(params, policy, xs[0], xs[1], entropy_coef, n_valid)
+        return jax.tree_util.tree_map(jnp.add, acc, out), None
+
+    zero = ((jnp.float32(0), {"entropy": jnp.float32(0)}), jax.tree_util.tree_map(jnp.zeros_like, params))
+    return jax.lax.scan(body, zero, sliced)[0]
 
 
 def value_loss(phi, critic_apply, obs, target, valid):

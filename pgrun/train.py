@@ -16,7 +16,7 @@ import optax
 
 from pgrun.envs import make_env
 from pgrun.optimal_baseline import optimal_baseline_grad
-from pgrun.estimators import compute_advantages, needs_critic, normalize, pg_loss, value_loss
+from pgrun.estimators import compute_advantages, needs_critic, normalize, pg_loss, pg_value_and_grad, value_loss
 from pgrun.policies import make_critic, make_policy
 from pgrun.rollout import rollout_episodes
 from pgrun.train_offpolicy import make_offpolicy, uses_offpolicy
@@ -114,8 +114,7 @@ def make_train(cfg) -> Trainer:
                 state.params)
             grads = jax.tree_util.tree_map(lambda e, a: e - a, entropy_grads, ascent)
         else:
-            (loss, aux), grads = jax.value_and_grad(pg_loss, has_aux=True)(
-                state.params, policy, batch, adv, hp["entropy_coef"])
+            (loss, aux), grads = pg_value_and_grad(state.params, policy, batch, adv, hp["entropy_coef"])
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
 

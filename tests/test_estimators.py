@@ -22,7 +22,7 @@ import pytest
 from pgrun.envs import make_env
 from pgrun.envs.bandit import RAW_RETURNS, exact_J
 from pgrun.estimators import (BASELINES, WEIGHTS, compute_advantages, leave_one_out_mean, needs_critic,
-                              normalize, pg_loss, value_loss)
+                              normalize, pg_loss, pg_value_and_grad, time_slices, value_loss)
 from pgrun.policies import make_critic, mlp, softmax_linear
 from pgrun.rollout import rollout_episodes
 
@@ -447,6 +447,23 @@ def cartpole_padded():
     params = policy.init(jax.random.PRNGKey(0))
     batch = sample_batch(env, policy, params, 5, 8, 60)
     return env, policy, params, batch
+
+
+@pytest.mark.parametrize("rows", [8 * 60, 8 * 12, 8 * 5])
+def test_time_sliced_gradient_equals_whole_batch_gradient(cartpole_padded, rows):
+    """pg_value_and_grad sums slices of the time axis; loss, entropy and every gradient leaf
+    equal value_and_grad(pg_loss) on the whole batch (entropy on, so its global mean is used)."""
+    env, policy, params, batch = cartpole_padded
+    adv = compute_advantages(batch, "reward_to_go", "batch_mean", 0.99, 0.95).adv
+    assert time_slices(60, 8, rows) == 60 * 8 // rows
+    (l_ref, m_ref), g_ref = jax.jit(lambda p: jax.value_and_grad(pg_loss, has_aux=True)(
+        p, policy, batch, adv, 0.1))(params)
+    (l, m), g = jax.jit(lambda p: pg_value_and_grad(p, policy, batch, adv, 0.1, rows=rows))(params)
+    np.testing.assert_allclose(l, l_ref, rtol=1e-5)
+    np.testing.assert_allclose(m["entropy"], m_ref["entropy"], rtol=1e-5)
+    for a, b in zip(jax.tree_util.tree_leaves(g), jax.tree_util.tree_leaves(g_ref)):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    assert max(float(jnp.abs(x).max()) for x in jax.tree_util.tree_leaves(g_ref)) > 1e-2
 
 
 def test_rollout_batch_structure(cartpole_padded):
