@@ -86,13 +86,13 @@ def build(cfg):
 def initial_params(cfg, train_iterations: int = 0):
     """Policy params of seed cfg.seed: the initial ones, or after `train_iterations`
     iterations of `make_train(cfg)` (vmapped over the single seed, as `pgrun.run` does)."""
-    from pgrun.train import make_train
+    from pgrun.train import init_seeds, make_train
 
     cfg = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
     n = max(int(train_iterations), 1)
     cfg.iterations = n
     trainer = make_train(cfg)
-    state = jax.jit(jax.vmap(trainer.init))(jnp.stack([jax.random.PRNGKey(int(cfg.seed))]))
+    state = init_seeds(trainer.init, jnp.stack([jax.random.PRNGKey(int(cfg.seed))]))
     if train_iterations > 0:
         chunk = jax.jit(jax.vmap(trainer.chunk))
         while int(state.iteration[0]) < n:

@@ -24,7 +24,7 @@ from pgrun.envs import make_env
 from pgrun.host_rollout import HostSampler
 from pgrun.metrics import MetricsWriter, rows_from_chunk, versions, write_json
 from pgrun.rollout import Batch
-from pgrun.train import make_train
+from pgrun.train import init_seeds, make_train
 
 MODES = ("sync", "async")
 
@@ -54,7 +54,7 @@ def run_host(cfg, out_dir: str) -> dict:
     t0 = time.perf_counter()
     sampler = HostSampler(env, trainer.policy, seeds, B, T, dict(trainer.env_params), mode)
     try:
-        state = jax.jit(jax.vmap(trainer.init))(jnp.stack([jax.random.PRNGKey(s) for s in seeds]))
+        state = init_seeds(trainer.init, jnp.stack([jax.random.PRNGKey(s) for s in seeds]))
         split_keys = jax.jit(_split_keys)
         sampler.compile(state.params, split_keys(state.key)[1])
         update = jax.jit(jax.vmap(trainer.update), donate_argnums=0).lower(

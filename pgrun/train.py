@@ -62,6 +62,16 @@ def make_optimizer(cfg_opt, lr, total_steps: int) -> optax.GradientTransformatio
     return optax.chain(*parts) if len(parts) > 1 else parts[0]
 
 
+def init_seeds(init: Callable, keys: jax.Array) -> Any:
+    """[init(k) for k in keys], stacked on a leading axis: a jitted `lax.map`, never a vmap.
+
+    Vmapped, the orthogonal initializers' batched LAPACK QR (jaxlib's ParallelBatchMap) can
+    deadlock XLA's intra-op thread pool on a 2-core machine: every worker waits on sub-tasks
+    that no free worker picks up (seen with PPO's actor and critic, 16 seeds, 2 runs in 4).
+    """
+    return jax.jit(lambda k: jax.lax.map(init, k))(keys)
+
+
 def tree_all_finite(tree) -> jax.Array:
     leaves = jax.tree_util.tree_leaves(tree)
     return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves])) if leaves else jnp.bool_(True)

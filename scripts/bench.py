@@ -41,13 +41,13 @@ def steady_throughput(num_seeds: int, chunks: int) -> tuple[float, float]:
 
     from pgrun.cli import CONFIG_DIR
     from pgrun.config import register_configs
-    from pgrun.train import make_train
+    from pgrun.train import init_seeds, make_train
 
     register_configs()
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         cfg = compose("config", overrides=[f"num_seeds={num_seeds}", "iterations=100000"])
     tr = make_train(cfg)
-    state = jax.jit(jax.vmap(tr.init))(jax.random.split(jax.random.PRNGKey(0), num_seeds))
+    state = init_seeds(tr.init, jax.random.split(jax.random.PRNGKey(0), num_seeds))
     chunk = jax.jit(jax.vmap(tr.chunk), donate_argnums=0).lower(state).compile()
     for _ in range(4):  # learn first, so episodes are long as in a real run's later part
         state, m = chunk(state)

@@ -57,7 +57,7 @@ class PgrunSide:
         from hydra import compose, initialize_config_dir
 
         from pgrun.config import register_configs, validate
-        from pgrun.train import make_train
+        from pgrun.train import init_seeds, make_train
 
         root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
         register_configs()
@@ -72,7 +72,7 @@ class PgrunSide:
             self.cfg = compose("config", overrides=overrides)
         validate(self.cfg)
         self.jax, self.tr = jax, make_train(self.cfg)
-        self.init = jax.jit(jax.vmap(self.tr.init))
+        self.init = lambda keys: init_seeds(self.tr.init, keys)
         t0 = time.perf_counter()
         state = self.init(self.keys(0))
         self.chunk = jax.jit(jax.vmap(self.tr.chunk)).lower(state).compile()

@@ -11,6 +11,7 @@ from omegaconf import OmegaConf
 from pgrun.envs import make_env
 from pgrun.host_rollout import HostSampler
 from pgrun.policies import make_policy
+from pgrun.train import init_seeds
 
 POLICY = OmegaConf.create({"name": "softmax_linear", "features": "onehot_state", "hidden": [8],
                            "activation": "tanh", "init_sigma": 1.0, "learn_sigma": True})
@@ -20,7 +21,7 @@ def collect(seeds, episodes, max_steps, gym_id="CartPole-v1", policy_cfg=POLICY)
     env = make_env(f"gym:{gym_id}")
     policy = make_policy(policy_cfg, env)
     keys = jnp.stack([jax.random.PRNGKey(s) for s in seeds])
-    params = jax.vmap(policy.init)(keys)
+    params = init_seeds(policy.init, keys)
     sampler = HostSampler(env, policy, seeds, episodes, max_steps, {})
     try:
         return [sampler.collect(params, keys) for _ in range(2)], policy, params

@@ -29,7 +29,7 @@ from pgrun.offpolicy import (importance_weights, is_surrogate, log_importance_we
                              weight_diagnostics)
 from pgrun.policies import softmax_linear
 from pgrun.rollout import rollout_episodes
-from pgrun.train import make_train
+from pgrun.train import init_seeds, make_train
 
 CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "configs")
 register_configs()
@@ -256,7 +256,7 @@ def test_trajectory_is_trains_on_the_bandit_with_diagnostics():
         cfg = make_cfg(f"estimator={name}", "env=Bandit", "policy=softmax_linear", "iterations=30",
                        "log_every=30", "optimizer.lr=0.1", "estimator.minibatches=2")
         tr = make_train(cfg)
-        state = jax.jit(jax.vmap(tr.init))(jax.random.split(jax.random.PRNGKey(0), 2))
+        state = init_seeds(tr.init, jax.random.split(jax.random.PRNGKey(0), 2))
         _, m = jax.jit(jax.vmap(tr.chunk))(state)
         m = jax.device_get(m)
         assert m["finite"].all() and (m["updates"] == 8).all()

@@ -14,7 +14,7 @@ from hydra import compose, initialize_config_dir
 
 from pgrun.config import register_configs, validate
 from pgrun.envs import make_env
-from pgrun.train import make_train
+from pgrun.train import init_seeds, make_train
 
 CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "configs")
 register_configs()
@@ -40,7 +40,7 @@ def test_estimator_runs(estimator, env, policy):
     validate(cfg)
     validate(cfg, make_env(env))
     tr = make_train(cfg)
-    state = jax.jit(jax.vmap(tr.init))(jax.random.split(jax.random.PRNGKey(0), 2))
+    state = init_seeds(tr.init, jax.random.split(jax.random.PRNGKey(0), 2))
     _, m = jax.jit(jax.vmap(tr.chunk))(state)
     m = jax.device_get(m)
     assert m["finite"].all()

@@ -20,7 +20,7 @@ from hydra import compose, initialize_config_dir
 from pgrun.config import register_configs
 from pgrun.minibatches import split_columns, split_transitions
 from pgrun.ppo import adapt_kl_beta, approx_kl, clipped_surrogate
-from pgrun.train import make_train
+from pgrun.train import init_seeds, make_train
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = str(ROOT / "configs")
@@ -82,7 +82,7 @@ def test_ppo_learns_cartpole_in_steps_mode_and_logs_diagnostics():
                    "num_steps=128", "policy.hidden=[32,32]", "estimator.critic_hidden=[32,32]",
                    "estimator.target_kl=0.05")
     tr = make_train(cfg)
-    state = jax.jit(jax.vmap(tr.init))(jax.random.split(jax.random.PRNGKey(0), 2))
+    state = init_seeds(tr.init, jax.random.split(jax.random.PRNGKey(0), 2))
     state, m = jax.jit(jax.vmap(tr.chunk))(state)
     m = jax.device_get(m)
     assert m["finite"].all()

@@ -17,7 +17,7 @@ from pgrun.cli import CONFIG_DIR
 from pgrun.config import register_configs
 from pgrun.metrics import COLUMNS
 from pgrun.run import TrainingDiverged, run
-from pgrun.train import make_train
+from pgrun.train import init_seeds, make_train
 
 register_configs()
 
@@ -53,7 +53,7 @@ def trained():
 
     seeds = [int(cfg.seed) + i for i in range(int(cfg.num_seeds))]
     keys = jnp.stack([jax.random.PRNGKey(s) for s in seeds])
-    state = jax.jit(jax.vmap(trainer.init))(keys)
+    state = init_seeds(trainer.init, keys)
     chunk = jax.jit(jax.vmap(counted_chunk))
     chunks = []
     for _ in range(int(cfg.iterations) // int(cfg.log_every)):

@@ -18,7 +18,7 @@ from pgrun.config import register_configs
 from pgrun.offpolicy import mean_kl
 from pgrun.policies import softmax_linear
 from pgrun.ppo import ratio_surrogate
-from pgrun.train import make_train
+from pgrun.train import init_seeds, make_train
 from pgrun.trpo import (backtracking_line_search, conjugate_gradient, fisher_vector_product, natural_step,
                         trpo_step)
 
@@ -135,7 +135,7 @@ def test_trpo_run_keeps_every_accepted_kl_below_max_kl():
                                            "num_envs=8", "num_steps=64", "policy.hidden=[16]",
                                            "estimator.critic_hidden=[16]", f"estimator.max_kl={MAX_KL}"])
     tr = make_train(cfg)
-    state = jax.jit(jax.vmap(tr.init))(jax.random.split(jax.random.PRNGKey(0), 3))
+    state = init_seeds(tr.init, jax.random.split(jax.random.PRNGKey(0), 3))
     _, m = jax.jit(jax.vmap(tr.chunk))(state)
     m = jax.device_get(m)
     assert m["finite"].all()
