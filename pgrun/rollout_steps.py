@@ -69,15 +69,15 @@ def rollout_steps(env, env_params, policy, params, key, carry: EnvCarry, num_ste
     env_step = jax.vmap(lambda s, a, k, t: step(env, env_params, s, a, k, t, max_steps))
     env_reset = jax.vmap(lambda k: reset(env, env_params, k))
 
-    def body(c: EnvCarry, k):
-        k_act, k_env, k_reset = jax.random.split(k, 3)
+    def body(c: EnvCarry, keys):
+        k_act, k_env, k_reset = keys
         dist = policy.dist(params, c.obs)
         action = dist.sample(k_act)
         log_prob = dist.log_prob(action)
-        out = env_step(c.state, clip(action), jax.random.split(k_env, num_envs), c.t)
+        out = env_step(c.state, clip(action), k_env, c.t)
         done = out.terminated | out.truncated
         ep_return = c.ep_return + out.reward
-        s0, obs0 = env_reset(jax.random.split(k_reset, num_envs))
+        s0, obs0 = env_reset(k_reset)
         new = EnvCarry(_select(done, s0, out.state), _select(done, obs0, out.obs),
                        jnp.where(done, 0, c.t + 1), jnp.where(done, 0.0, ep_return))
         record = Batch(obs=c.obs, action=action, log_prob=log_prob, reward=out.reward,
@@ -86,7 +86,11 @@ def rollout_steps(env, env_params, policy, params, key, carry: EnvCarry, num_ste
         stats = EpisodeStats(done, jnp.where(done, ep_return, 0.0), jnp.where(done, c.t + 1, 0))
         return new, (record, stats)
 
-    carry, (batch, stats) = jax.lax.scan(body, carry, jax.random.split(key, num_steps))
+    # every step's keys split up front: a split inside the loop body is itself a small loop
+    k_act, k_env, k_reset = jax.random.split(key, 3)
+    keys = (jax.random.split(k_act, num_steps), jax.random.split(k_env, (num_steps, num_envs)),
+            jax.random.split(k_reset, (num_steps, num_envs)))
+    carry, (batch, stats) = jax.lax.scan(body, carry, keys)
     return carry, batch, stats
 
 
