@@ -80,6 +80,29 @@ def compute_advantages(batch: Batch, weight: str, baseline: str, gamma, lam,
     return Advantages((psi - b) * valid, target)
 
 
+def next_state_values(critic, batch: Batch, v_t: jax.Array, max_steps: int) -> jax.Array:
+    """V(s_{t+1}) [T, B] for bootstrapping, given v_t = V(s_t) [T, B] and critic(obs [..., d]) -> [...].
+
+    Within a column s_{t+1} is the next row's s_t, except after the last row and where the
+    episode ended at t (next_obs is then the pre-reset observation). Terminated steps do not
+    bootstrap (their V(s_{t+1}) is multiplied by 0), so the critic runs only on the last row
+    and on the truncated steps, at most ⌈T / max_steps⌉ per column (a time limit cuts an
+    episode at most once every max_steps steps): one critic pass over [K + 1, B] instead of
+    [T, B]. Every other step reads V from v_t shifted by one row.
+    """
+    T, B = v_t.shape
+    k = -(-T // max_steps)
+    if k + 1 >= T:
+        return critic(batch.next_obs)
+    rows = jax.vmap(lambda c: jnp.nonzero(c, size=k, fill_value=T - 1)[0], in_axes=1, out_axes=1)(
+        batch.truncated[:-1])                                             # [K, B]
+    rows = jnp.concatenate([rows, jnp.full((1, B), T - 1, rows.dtype)])  # + the last row
+    cols = jnp.broadcast_to(jnp.arange(B), rows.shape)
+    values = critic(batch.next_obs[rows, cols])                           # [K + 1, B]
+    shifted = jnp.concatenate([v_t[1:], v_t[-1:]])
+    return shifted.at[rows, cols].set(values)
+
+
 def normalize(adv: jax.Array, valid: jax.Array) -> jax.Array:
     """(A - mean) / std over the valid steps."""
     n = jnp.maximum(valid.sum(), 1.0)

@@ -173,8 +173,3 @@ def mean_kl(old_dist, new_dist, valid_t) -> jax.Array:
     valid = valid_t.astype(jnp.float32)
     return jnp.sum(old_dist.kl(new_dist) * valid) / jnp.maximum(jnp.sum(valid), 1.0)
 
-
-def broadcast_dist(dist, batch_shape: tuple):
-    """Every leaf of a distribution broadcast to batch_shape + its event axis, so it can be
-    split into minibatches like the batch (DiagGaussian's state-independent log_std)."""
-    return jax.tree_util.tree_map(lambda x: jnp.broadcast_to(x, tuple(batch_shape) + x.shape[-1:]), dist)

@@ -77,6 +77,46 @@ def gaussian_linear(obs_dim: int, act_dim: int, init_sigma: float, learn_sigma: 
     return Policy(init, dist, False)
 
 
+@jax.custom_vjp
+def narrow_matmul(x: jax.Array, w: jax.Array) -> jax.Array:
+    """x [N, d] @ w [d, k] for a head with a few outputs k (logits, a value, a mean).
+
+    Same values and gradients as `x @ w`; the backward pass is written as k multiply-sums
+    over N instead of dots: XLA's CPU dot for the weight gradient [d, N]·[N, k] with k = 2
+    took 0.58 ms for 16 seeds × 512 rows against 0.07 ms for the sums (~7% of a PPO update).
+    """
+    return x @ w
+
+
+def _narrow_fwd(x, w):
+    return x @ w, (x, w)
+
+
+def _narrow_bwd(res, g):
+    x, w = res
+    k = w.shape[1]
+    dw = jnp.stack([jnp.sum(x * g[:, j:j + 1], axis=0) for j in range(k)], axis=1)
+    dx = sum(g[:, j:j + 1] * w[:, j] for j in range(k))
+    return dx, dw
+
+
+narrow_matmul.defvjp(_narrow_fwd, _narrow_bwd)
+NARROW = 4  # heads with at most this many outputs use narrow_matmul
+
+
+class NarrowDense(nn.Module):
+    """nn.Dense (same parameters, same initialisation) whose product is `narrow_matmul`."""
+
+    features: int
+    kernel_init: Callable
+
+    @nn.compact
+    def __call__(self, x):
+        kernel = self.param("kernel", self.kernel_init, (x.shape[-1], self.features), jnp.float32)
+        bias = self.param("bias", nn.initializers.zeros_init(), (self.features,), jnp.float32)
+        return narrow_matmul(x, kernel) + bias
+
+
 class MLP(nn.Module):
     """Dense layers with an activation between them; orthogonal init.  x [..., d] -> [..., out]."""
 
@@ -92,7 +132,10 @@ class MLP(nn.Module):
         x = x.reshape((-1, x.shape[-1]))  # one [N, d] matmul per layer: ~4x faster on CPU than [T, B, d]
         for h in self.hidden:
             x = act(nn.Dense(h, kernel_init=nn.initializers.orthogonal(np.sqrt(2)))(x))
-        x = nn.Dense(self.out, kernel_init=nn.initializers.orthogonal(self.out_scale))(x)
+        head_init = nn.initializers.orthogonal(self.out_scale)
+        name = f"Dense_{len(self.hidden)}"  # the name nn.Dense would get: checkpoints keep their layout
+        x = (NarrowDense(self.out, head_init, name=name) if self.out <= NARROW else
+             nn.Dense(self.out, kernel_init=head_init, name=name))(x)
         return x.reshape(batch_shape + (self.out,))
 
 

@@ -7,7 +7,7 @@ after the end are padding with valid = False (and reward 0).
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -26,6 +26,13 @@ class Batch(NamedTuple):
     truncated: jax.Array   # [T, B]  bool: the time limit cut the episode after step t
     valid: jax.Array       # [T, B]  bool: step t happened
     next_obs: jax.Array    # [T, B, obs_dim]  s_{t+1} (pre-reset), for bootstrapping
+    dist: Any = None       # π_behaviour(·|s_t) as sampled, every leaf [T, B, ...] (None: not recorded)
+
+
+def broadcast_dist(dist, batch_shape: tuple):
+    """Every leaf of a distribution broadcast to batch_shape + its event axis, so it can be
+    stacked and split like the batch (DiagGaussian's state-independent log_std)."""
+    return jax.tree_util.tree_map(lambda x: jnp.broadcast_to(x, tuple(batch_shape) + x.shape[-1:]), dist)
 
 
 def action_clipper(action_space):
@@ -60,7 +67,7 @@ def rollout_episodes(env, env_params, policy, params, key, num_episodes: int, ma
             obs=obs, action=action, log_prob=log_prob,
             reward=jnp.where(alive, out.reward, 0.0),
             terminated=out.terminated & alive, truncated=out.truncated & alive,
-            valid=alive, next_obs=out.obs,
+            valid=alive, next_obs=out.obs, dist=broadcast_dist(dist, (num_episodes,)),
         )
         # an ended episode's env is frozen, so padding stays finite however long the limit
         state_next = jax.tree_util.tree_map(

@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 
 from pgrun.envs import reset, step
-from pgrun.rollout import Batch, action_clipper
+from pgrun.rollout import Batch, action_clipper, broadcast_dist
 
 NAN = float("nan")
 EPISODE_METRICS = ("return_mean", "return_std", "return_min", "return_max", "length_mean")
@@ -82,7 +82,8 @@ def rollout_steps(env, env_params, policy, params, key, carry: EnvCarry, num_ste
                        jnp.where(done, 0, c.t + 1), jnp.where(done, 0.0, ep_return))
         record = Batch(obs=c.obs, action=action, log_prob=log_prob, reward=out.reward,
                        terminated=out.terminated, truncated=out.truncated,
-                       valid=jnp.ones((num_envs,), bool), next_obs=out.obs)
+                       valid=jnp.ones((num_envs,), bool), next_obs=out.obs,
+                       dist=broadcast_dist(dist, (num_envs,)))
         stats = EpisodeStats(done, jnp.where(done, ep_return, 0.0), jnp.where(done, c.t + 1, 0))
         return new, (record, stats)
 

@@ -16,7 +16,8 @@ import optax
 
 from pgrun.envs import make_env
 from pgrun.optimal_baseline import optimal_baseline_grad
-from pgrun.estimators import compute_advantages, needs_critic, normalize, pg_loss, pg_value_and_grad, value_loss
+from pgrun.estimators import (compute_advantages, needs_critic, next_state_values, normalize, pg_loss,
+                              pg_value_and_grad, value_loss)
 from pgrun.policies import make_critic, make_policy
 from pgrun.rollout import rollout_episodes
 from pgrun.train_offpolicy import make_offpolicy, uses_offpolicy
@@ -112,7 +113,7 @@ def make_train(cfg) -> Trainer:
         valid = batch.valid.astype(jnp.float32)
         if use_critic:
             v_t = critic_apply(state.critic_params, batch.obs)
-            v_tp1 = critic_apply(state.critic_params, batch.next_obs)
+            v_tp1 = next_state_values(lambda o: critic_apply(state.critic_params, o), batch, v_t, max_steps)
         else:
             v_t = v_tp1 = None
         advs = compute_advantages(batch, est.weight, est.baseline, hp["gamma"], hp["gae_lambda"], v_t, v_tp1)

@@ -40,12 +40,12 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from pgrun.estimators import compute_advantages, normalize, value_loss
+from pgrun.estimators import compute_advantages, next_state_values, normalize, value_loss
 from pgrun.minibatches import split_columns, split_transitions
-from pgrun.offpolicy import (broadcast_dist, importance_weights, is_surrogate, mean_kl, splits_by_column,
+from pgrun.offpolicy import (importance_weights, is_surrogate, mean_kl, splits_by_column,
                              weight_diagnostics)
 from pgrun.ppo import adapt_kl_beta, approx_kl, clipped_surrogate, ratio_surrogate
-from pgrun.rollout import rollout_episodes
+from pgrun.rollout import broadcast_dist, rollout_episodes
 from pgrun.rollout_steps import episode_metrics, init_env_carry, initial_episode_metrics, rollout_steps
 from pgrun.trpo import trpo_step
 
@@ -199,9 +199,10 @@ def make_offpolicy(cfg, base_init, env, env_params, policy, critic_apply, tx, cr
         hp = state.hp
         valid = batch.valid.astype(jnp.float32)
         params, phi = state.params, state.critic_params
-        old = broadcast_dist(policy.dist(params, batch.obs), batch.valid.shape)
+        old = batch.dist if batch.dist is not None else broadcast_dist(policy.dist(params, batch.obs),
+                                                                        batch.valid.shape)
         v_t = critic_apply(phi, batch.obs) if use_critic else None
-        v_tp1 = critic_apply(phi, batch.next_obs) if use_critic else None
+        v_tp1 = next_state_values(lambda o: critic_apply(phi, o), batch, v_t, max_steps) if use_critic else None
         advs = compute_advantages(batch, est.weight, est.baseline, hp["gamma"], hp["gae_lambda"], v_t, v_tp1)
         adv = normalize(advs.adv, valid) if est.normalize_advantages else advs.adv
         cont = 1.0 - (batch.terminated | batch.truncated).astype(jnp.float32)

@@ -22,7 +22,8 @@ import pytest
 from pgrun.envs import make_env
 from pgrun.envs.bandit import RAW_RETURNS, exact_J
 from pgrun.estimators import (BASELINES, WEIGHTS, compute_advantages, leave_one_out_mean, needs_critic,
-                              normalize, pg_loss, pg_value_and_grad, time_slices, value_loss)
+                              next_state_values, normalize, pg_loss, pg_value_and_grad, time_slices,
+                              value_loss)
 from pgrun.policies import make_critic, mlp, softmax_linear
 from pgrun.rollout import rollout_episodes
 
@@ -464,6 +465,33 @@ def test_time_sliced_gradient_equals_whole_batch_gradient(cartpole_padded, rows)
     for a, b in zip(jax.tree_util.tree_leaves(g), jax.tree_util.tree_leaves(g_ref)):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
     assert max(float(jnp.abs(x).max()) for x in jax.tree_util.tree_leaves(g_ref)) > 1e-2
+
+
+@pytest.mark.parametrize("mode,max_steps", [("steps", 9), ("steps", 15), ("episodes", 12)])
+def test_next_state_values_equal_the_critic_where_they_are_used(mode, max_steps):
+    """V(s_{t+1}) from the shifted v_t plus critic passes at the last row and at truncations
+    equals critic(next_obs) at every valid step that bootstraps (not terminated)."""
+    from pgrun.rollout_steps import init_env_carry, rollout_steps
+    env = make_env("CartPole")
+    params = env.params_from_overrides({})
+    policy = mlp(4, env.action_space, [16], "tanh")
+    theta = policy.init(jax.random.PRNGKey(1))
+    key = jax.random.PRNGKey(2)
+    if mode == "steps":
+        carry = init_env_carry(env, params, key, 6)
+        _, batch, _ = rollout_steps(env, params, policy, theta, jax.random.PRNGKey(3), carry, 64, max_steps)
+    else:
+        batch = rollout_episodes(env, params, policy, theta, key, 6, max_steps)
+    w = jax.random.normal(jax.random.PRNGKey(4), (4,))
+    critic = lambda o: jnp.tanh(o @ w)  # noqa: E731
+    v_t = critic(batch.obs)
+    got = np.asarray(next_state_values(critic, batch, v_t, max_steps))
+    want = np.asarray(critic(batch.next_obs))
+    used = np.asarray(batch.valid & ~batch.terminated)
+    trunc = np.asarray(batch.truncated)
+    assert trunc.sum() > 0 and (max_steps != 9 or trunc.sum(axis=0).max() >= 2)  # several cuts per column
+    np.testing.assert_allclose(got[used], want[used], rtol=1e-6, atol=1e-6)
+    assert np.isfinite(got).all()
 
 
 def test_rollout_batch_structure(cartpole_padded):

@@ -311,3 +311,40 @@ def test_validate_accepts_exactly_the_valid_combinations(env_name, family, featu
         with pytest.raises(ConfigError, match="valid choices") as e:
             validate(cfg, env)
         assert f"env={env_name}" in str(e.value) or "policy.features=env" in str(e.value)
+
+
+@pytest.mark.parametrize("out", [1, 2, 3, 6])
+def test_mlp_matches_a_plain_flax_mlp(out):
+    """MLP (narrow heads through `narrow_matmul`'s hand-written backward pass) = a plain
+    nn.Dense stack: same parameter names and values, outputs, and gradients, vmapped over seeds."""
+    import flax.linen as nn
+
+    from pgrun.policies import MLP
+
+    class Reference(nn.Module):
+        @nn.compact
+        def __call__(self, x):
+            for h in (32, 16):
+                x = nn.tanh(nn.Dense(h, kernel_init=nn.initializers.orthogonal(np.sqrt(2)))(x))
+            return nn.Dense(out, kernel_init=nn.initializers.orthogonal(0.01))(x)
+
+    ours, ref = MLP((32, 16), out), Reference()
+    keys = jax.random.split(jax.random.PRNGKey(0), 3)
+    x = jax.random.normal(jax.random.PRNGKey(1), (3, 7, 5, 4))   # [seeds, T, B, obs]
+    p = jax.vmap(lambda k: ours.init(k, x[0, 0, 0]))(keys)
+    q = jax.vmap(lambda k: ref.init(k, x[0, 0, 0]))(keys)
+    assert jax.tree_util.tree_structure(p) == jax.tree_util.tree_structure(q)
+    for a, b in zip(jax.tree_util.tree_leaves(p), jax.tree_util.tree_leaves(q)):
+        np.testing.assert_array_equal(a, b)
+    w = jax.random.normal(jax.random.PRNGKey(2), (3, 7, 5, out))
+
+    def loss(module, params, xs, ws):
+        return jnp.sum(jnp.sin(module.apply(params, xs)) * ws)
+
+    y_ours = jax.vmap(ours.apply)(p, x)
+    np.testing.assert_allclose(y_ours, jax.vmap(ref.apply)(q, x), rtol=1e-6, atol=1e-7)
+    g_ours = jax.jit(jax.vmap(jax.grad(lambda pp, xs, ws: loss(ours, pp, xs, ws))))(p, x, w)
+    g_ref = jax.jit(jax.vmap(jax.grad(lambda pp, xs, ws: loss(ref, pp, xs, ws))))(q, x, w)
+    for a, b in zip(jax.tree_util.tree_leaves(g_ours), jax.tree_util.tree_leaves(g_ref)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    assert max(float(jnp.abs(g).max()) for g in jax.tree_util.tree_leaves(g_ref)) > 1e-3
