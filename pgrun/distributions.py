@@ -14,13 +14,30 @@ import jax.numpy as jnp
 _LOG_2PI = jnp.log(2.0 * jnp.pi)
 
 
+def _reduce_last(x: jax.Array, op) -> jax.Array:
+    """op-reduction over the last axis; unrolled into elementwise ops when it is short.
+
+    XLA's CPU backend hands reductions to YNNPACK, whose kernels cost ~0.2 ms for [16, 512, 2]
+    (a tenth of a PPO minibatch step for three of them); elementwise ops fuse into their
+    neighbours. x [..., A] -> [...].
+    """
+    if x.shape[-1] > 8:
+        return {jnp.add: jnp.sum, jnp.maximum: jnp.max}[op](x, axis=-1)
+    out = x[..., 0]
+    for i in range(1, x.shape[-1]):
+        out = op(out, x[..., i])
+    return out
+
+
 class Categorical(NamedTuple):
     """π(a) = softmax(logits)_a.  logits: [..., A]."""
 
     logits: jax.Array
 
     def log_probs(self) -> jax.Array:
-        return jax.nn.log_softmax(self.logits, axis=-1)
+        """log softmax: logits - max - log Σ exp(logits - max)."""
+        shifted = self.logits - jax.lax.stop_gradient(_reduce_last(self.logits, jnp.maximum))[..., None]
+        return shifted - jnp.log(_reduce_last(jnp.exp(shifted), jnp.add))[..., None]
 
     def sample(self, key) -> jax.Array:
         return jax.random.categorical(key, self.logits, axis=-1)
@@ -28,16 +45,16 @@ class Categorical(NamedTuple):
     def log_prob(self, a) -> jax.Array:
         # a one-hot product rather than a gather: its gradient is elementwise, not a scatter
         lp = self.log_probs()
-        return jnp.sum(lp * jax.nn.one_hot(a, lp.shape[-1], dtype=lp.dtype), axis=-1)
+        return _reduce_last(lp * jax.nn.one_hot(a, lp.shape[-1], dtype=lp.dtype), jnp.add)
 
     def entropy(self) -> jax.Array:
         lp = self.log_probs()
-        return -jnp.sum(jnp.exp(lp) * lp, axis=-1)
+        return -_reduce_last(jnp.exp(lp) * lp, jnp.add)
 
     def kl(self, other: "Categorical") -> jax.Array:
         """KL(self ‖ other) = Σ_a p(a) (log p(a) - log q(a))."""
         lp, lq = self.log_probs(), other.log_probs()
-        return jnp.sum(jnp.exp(lp) * (lp - lq), axis=-1)
+        return _reduce_last(jnp.exp(lp) * (lp - lq), jnp.add)
 
     def mode(self) -> jax.Array:
         return jnp.argmax(self.logits, axis=-1)
