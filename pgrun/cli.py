@@ -10,6 +10,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 
 from pgrun.config import ConfigError, register_configs
+from pgrun.interrupt import Terminated
 
 
 
@@ -23,7 +24,7 @@ def _config_dir() -> str:
 
 
 CONFIG_DIR = _config_dir()
-EXIT_CONFIG, EXIT_DIVERGED, EXIT_INTERRUPTED = 2, 3, 130
+EXIT_CONFIG, EXIT_DIVERGED, EXIT_INTERRUPTED, EXIT_TERMINATED = 2, 3, 130, 143
 
 register_configs()
 
@@ -55,10 +56,11 @@ def _main(cfg) -> float | None:
     except TrainingDiverged as e:
         print(f"pgrun: {e}", file=sys.stderr)
         sys.exit(EXIT_DIVERGED)
-    except KeyboardInterrupt:
-        print("pgrun: interrupted; metrics so far are in metrics.csv, the state in checkpoints/ "
+    except KeyboardInterrupt as e:
+        how = "terminated (SIGTERM)" if isinstance(e, Terminated) else "interrupted"
+        print(f"pgrun: {how}; metrics so far are in metrics.csv, the state in checkpoints/ "
               "(continue with resume=<run dir>)", file=sys.stderr)
-        sys.exit(EXIT_INTERRUPTED)
+        sys.exit(EXIT_TERMINATED if isinstance(e, Terminated) else EXIT_INTERRUPTED)
     return summary.get("final_return_mean")  # the objective of Hydra sweepers such as Optuna
 
 

@@ -138,7 +138,7 @@ def run(cfg, out_dir: str) -> dict:
                     raise TrainingDiverged.at(upto, where, metrics_path)
                 if stop.requested:
                     save_checkpoint(summary["iterations"], wall)
-                    raise KeyboardInterrupt
+                    raise stop.stop()
                 if ckpt.due(summary["iterations"]) and summary["iterations"] < total:
                     save_checkpoint(summary["iterations"], wall)
             save_checkpoint(summary["iterations"], wall)

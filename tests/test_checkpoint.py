@@ -120,13 +120,16 @@ def test_sigkill_mid_run_leaves_whole_rows_and_resumes(tmp_path):
     assert [int(r["iteration"]) for r in rows] == [i for i in range(1, ckpt + 41) for _ in range(2)]
 
 
-def test_sigint_flushes_checkpoints_and_exits_130(tmp_path):
+@pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_sigint_or_sigterm_flushes_checkpoints_and_exits(tmp_path, sig, code):
+    """Ctrl-C and SIGTERM (kill, SLURM preemption) both stop at a chunk boundary, write the
+    chunk, checkpoint, and exit 130 / 143 (128 + signal number)."""
     out = tmp_path / "run"
     proc = _start(out, "iterations=10000000", "log_every=20", "checkpoint_every=0")
     _wait_for_rows(out / "metrics.csv", 200, proc)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130 and "resume=" in err
+    assert proc.returncode == code and "resume=" in err, err
     rows = _check_whole(out / "metrics.csv", 20, 2)
     import json
 
