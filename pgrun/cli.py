@@ -57,10 +57,10 @@ def _main(cfg) -> float | None:
         print(f"pgrun: {e}", file=sys.stderr)
         sys.exit(EXIT_DIVERGED)
     except KeyboardInterrupt as e:
-        how = "terminated (SIGTERM)" if isinstance(e, Terminated) else "interrupted"
-        print(f"pgrun: {how}; metrics so far are in metrics.csv, the state in checkpoints/ "
-              "(continue with resume=<run dir>)", file=sys.stderr)
-        sys.exit(EXIT_TERMINATED if isinstance(e, Terminated) else EXIT_INTERRUPTED)
+        sigterm = isinstance(e, Terminated)
+        print(f"pgrun: {'terminated (SIGTERM)' if sigterm else 'interrupted'}; metrics so far are in "
+              "metrics.csv, the state in checkpoints/ (continue with resume=<run dir>)", file=sys.stderr)
+        sys.exit(EXIT_TERMINATED if sigterm else EXIT_INTERRUPTED)
     return summary.get("final_return_mean")  # the objective of Hydra sweepers such as Optuna
 
 

@@ -19,6 +19,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from pgrun.train import init_seeds
+
 _INJECT = (optax.InjectHyperparamsState, optax.InjectStatefulHyperparamsState)
 
 
@@ -87,13 +89,10 @@ def apply_point(state, values: dict[str, jax.Array]):
 def init_runs(trainer, keys, values: dict[str, np.ndarray]):
     """TrainState of every run [R, ...]: trainer.init(key_r) with run r's sweep values applied.
 
-    A `lax.map` over the runs, not a vmap: vmapped, jaxlib's CPU LAPACK kernels behind the
-    orthogonal initializers (`OrthogonalQr`, batched over runs) can deadlock XLA's intra-op
-    thread pool on a machine with few cores (seen with 256 seeds on 2 cores, and with forced
-    host devices); and each run's initial parameters then come from its own key even under
-    the rbg PRNG. Initialisation is a tiny fraction of a run.
+    Through `train.init_seeds` (a `lax.map`, not a vmap, which can deadlock on few cores; each
+    run's initial parameters then come from its own key even under the rbg PRNG).
     """
-    return jax.jit(lambda k, v: jax.lax.map(lambda kv: apply_point(trainer.init(kv[0]), kv[1]), (k, v)))(keys, values)
+    return init_seeds(lambda kv: apply_point(trainer.init(kv[0]), kv[1]), (keys, values))
 
 
 class Layout(NamedTuple):

@@ -63,12 +63,14 @@ def make_optimizer(cfg_opt, lr, total_steps: int) -> optax.GradientTransformatio
     return optax.chain(*parts) if len(parts) > 1 else parts[0]
 
 
-def init_seeds(init: Callable, keys: jax.Array) -> Any:
+def init_seeds(init: Callable, keys) -> Any:
     """[init(k) for k in keys], stacked on a leading axis: a jitted `lax.map`, never a vmap.
 
+    keys: [R] keys, or any pytree of arrays with a leading axis R (one item per run).
     Vmapped, the orthogonal initializers' batched LAPACK QR (jaxlib's ParallelBatchMap) can
     deadlock XLA's intra-op thread pool on a 2-core machine: every worker waits on sub-tasks
-    that no free worker picks up (seen with PPO's actor and critic, 16 seeds, 2 runs in 4).
+    that no free worker picks up (seen with 256 seeds, with forced host devices, and with
+    PPO's actor and critic at 16 seeds in 2 runs of 4).
     """
     return jax.jit(lambda k: jax.lax.map(init, k))(keys)
 

@@ -147,10 +147,10 @@ def make_offpolicy(cfg, base_init, env, env_params, policy, critic_apply, tx, cr
         updates, new_opt_state = tx.update(grads, opt_state, trainable)
         new_trainable = optax.apply_updates(trainable, updates)
         if est.target_kl is None:  # never skips: no selects over the parameters and optimizer state
-            return (new_trainable, new_opt_state, stopped), dict(
-                aux, loss=loss, grad_norm=optax.tree.norm(grads), applied=jnp.bool_(True))
-        skip = stopped | (aux["approx_kl"] > est.target_kl)
-        carry = (_tree_where(skip, trainable, new_trainable), _tree_where(skip, opt_state, new_opt_state), skip)
+            skip, carry = jnp.bool_(False), (new_trainable, new_opt_state, stopped)
+        else:
+            skip = stopped | (aux["approx_kl"] > est.target_kl)
+            carry = (_tree_where(skip, trainable, new_trainable), _tree_where(skip, opt_state, new_opt_state), skip)
         return carry, dict(aux, loss=loss, grad_norm=optax.tree.norm(grads), applied=~skip)
 
     def run_epochs(trainable, opt_state, data: Data, key, beta, entropy_coef):

@@ -48,14 +48,20 @@ def test_gae_bootstraps_truncation_and_batch_end_not_termination():
     np.testing.assert_allclose(advs.critic_target, advs.adv + v_t, rtol=1e-6)
 
 
+def _sampled(env_name: str, hidden, num_envs: int, num_steps: int, max_steps: int):
+    """(carry, Batch, EpisodeStats) of one steps-mode rollout of a fresh mlp policy (keys 0, 1, 2)."""
+    env = make_env(env_name)
+    p = env.default_params
+    policy = mlp(env.observation_space.shape[0], env.action_space, hidden, "tanh")
+    params = policy.init(jax.random.PRNGKey(0))
+    carry = init_env_carry(env, p, jax.random.PRNGKey(1), num_envs)
+    return jax.jit(lambda c: rollout_steps(env, p, policy, params, jax.random.PRNGKey(2), c, num_steps,
+                                           max_steps))(carry)
+
+
 def test_gae_in_a_sampled_steps_batch_matches_a_python_loop():
     """The same rule on a real steps-mode batch (CartPole, time limit 7 so truncations occur)."""
-    env = make_env("CartPole")
-    p = env.default_params
-    policy = mlp(4, env.action_space, [8], "tanh")
-    params = policy.init(jax.random.PRNGKey(0))
-    carry = init_env_carry(env, p, jax.random.PRNGKey(1), 3)
-    _, b, _ = jax.jit(lambda c: rollout_steps(env, p, policy, params, jax.random.PRNGKey(2), c, 20, 7))(carry)
+    _, b, _ = _sampled("CartPole", [8], num_envs=3, num_steps=20, max_steps=7)
     c_init, c_apply = make_critic(4, [8], "tanh")
     phi = c_init(jax.random.PRNGKey(3))
     v_t, v_tp1 = c_apply(phi, b.obs), c_apply(phi, b.next_obs)
@@ -112,12 +118,7 @@ def test_rollout_steps_auto_reset_and_accumulators_across_batches():
 
 
 def test_bandit_in_steps_mode_every_step_is_an_episode():
-    env = make_env("Bandit")
-    p = env.default_params
-    policy = mlp(2, env.action_space, [4], "tanh")
-    params = policy.init(jax.random.PRNGKey(0))
-    carry = init_env_carry(env, p, jax.random.PRNGKey(1), 8)
-    _, b, s = jax.jit(lambda c: rollout_steps(env, p, policy, params, jax.random.PRNGKey(2), c, 6, 1))(carry)
+    _, b, s = _sampled("Bandit", [4], num_envs=8, num_steps=6, max_steps=1)
     assert np.asarray(b.terminated).all() and not np.asarray(b.truncated).any()
     np.testing.assert_array_equal(np.asarray(s.ret), np.asarray(b.reward))
     np.testing.assert_array_equal(np.asarray(s.length), 1)
