@@ -13,6 +13,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from pgrun.batching import any_in_program
 from pgrun.returns import gae, reward_to_go, total_return
 from pgrun.rollout import Batch
 
@@ -134,12 +135,14 @@ def time_slices(num_steps: int, num_episodes: int, rows: int) -> int:
     return min(divisors, key=lambda k: abs(num_steps // k * num_episodes - rows))
 
 
-def pg_value_and_grad(params, policy, batch: Batch, adv: jax.Array, entropy_coef, rows: int = 4096):
+def pg_value_and_grad(params, policy, batch: Batch, adv: jax.Array, entropy_coef, rows: int = 2048):
     """`jax.value_and_grad(pg_loss, has_aux=True)`, accumulated over slices of the time axis.
 
     The same value and gradient up to float summation order, but faster on CPU: a whole
-    [500, 16] batch's activations and cotangents are MBs per layer, and a `lax.scan` over
-    slices of about `rows` steps keeps each slice's intermediates in cache.
+    [500, 16] batch's activations and cotangents are MBs per layer, and a loop over slices of
+    about `rows` steps keeps each slice's intermediates in cache. The loop stops at the first
+    slice after which no run of the program (`any_in_program`) has a valid step left: padding
+    adds exactly zero, so short episodes cost their length, not the time limit.
     batch fields and adv: [T, B, ...].  Returns ((loss, {"entropy"}), grads like params).
     """
     T, B = adv.shape[:2]
@@ -148,14 +151,22 @@ def pg_value_and_grad(params, policy, batch: Batch, adv: jax.Array, entropy_coef
     if k == 1:
         return vg(params, policy, batch, adv, entropy_coef)
     n_valid = jnp.maximum(batch.valid.astype(jnp.float32).sum(), 1.0)
-    sliced = jax.tree_util.tree_map(lambda x: x.reshape((k, T // k) + x.shape[1:]), (batch, adv))
+    size = T // k
+    # valid_from[i]: some step at or after slice i is valid
+    valid_from = jnp.flip(jnp.cumsum(jnp.flip(batch.valid.reshape(k, -1).any(axis=1)))) > 0
 
-    def body(acc, xs):
-        out = vg(params, policy, xs[0], xs[1], entropy_coef, n_valid)
-        return jax.tree_util.tree_map(jnp.add, acc, out), None
+    def more(loop):
+        i, _ = loop
+        return (i < k) & any_in_program(valid_from[jnp.minimum(i, k - 1)])
+
+    def body(loop):
+        i, acc = loop
+        piece = jax.tree_util.tree_map(lambda x: jax.lax.dynamic_slice_in_dim(x, i * size, size), (batch, adv))
+        out = vg(params, policy, piece[0], piece[1], entropy_coef, n_valid)
+        return i + 1, jax.tree_util.tree_map(jnp.add, acc, out)
 
     zero = ((jnp.float32(0), {"entropy": jnp.float32(0)}), jax.tree_util.tree_map(jnp.zeros_like, params))
-    return jax.lax.scan(body, zero, sliced)[0]
+    return jax.lax.while_loop(more, body, (jnp.int32(0), zero))[1]
 
 
 def value_loss(phi, critic_apply, obs, target, valid):

@@ -1,4 +1,5 @@
-"""Sampling episodes inside jit: a `lax.scan` over time for a batch of envs.
+"""Sampling episodes inside jit: chunks of a `lax.scan` over time for a batch of envs,
+run until no episode of the program is alive.
 
 `Batch` is time-major: every field is [T, B, ...]. In episode mode each of the B columns
 is one whole episode started at t = 0 and run to termination or the time limit T; steps
@@ -14,6 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 from gymnasium import spaces
 
+from pgrun.batching import any_in_program
 from pgrun.envs import reset, step
 
 
@@ -44,10 +46,15 @@ def action_clipper(action_space):
     return lambda a: a
 
 
-def rollout_episodes(env, env_params, policy, params, key, num_episodes: int, max_steps: int) -> Batch:
+def rollout_episodes(env, env_params, policy, params, key, num_episodes: int, max_steps: int,
+                     chunk: int = 16) -> Batch:
     """Sample `num_episodes` episodes of at most `max_steps` steps with π_params.
 
-    Returns a Batch of shape [max_steps, num_episodes, ...].
+    Returns a Batch of shape [max_steps, num_episodes, ...].  Steps run `chunk` at a time and
+    stop after the first chunk at whose end no episode of the whole program is alive
+    (`any_in_program`: all seeds and sweep points of a vmapped run), so a batch of short
+    episodes costs their length, not the time limit. Rows after that are zeros with
+    valid = False; rows after an episode's end within the run chunks are the frozen env's.
     """
     clip = action_clipper(env.action_space)
     k_reset, k_steps = jax.random.split(key)
@@ -79,6 +86,30 @@ def rollout_episodes(env, env_params, policy, params, key, num_episodes: int, ma
 
     # every step's keys split up front: a split inside the loop body is itself a small loop
     k_act, k_env = jax.random.split(k_steps)
-    xs = (jnp.arange(max_steps), jax.random.split(k_act, max_steps), jax.random.split(k_env, max_steps))
-    _, batch = jax.lax.scan(body, (state, obs, alive), xs)
-    return batch
+    chunk = max(1, min(int(chunk), max_steps))
+    n_chunks = -(-max_steps // chunk)
+    padded = n_chunks * chunk
+    # max_steps keys whatever the chunk (the same samples for any chunk size); the steps past
+    # the time limit that round it up to whole chunks have no live episode and reuse keys
+    keys = [jax.random.split(k, max_steps) for k in (k_act, k_env)]
+    xs = (jnp.arange(padded), *[jnp.concatenate([k, k[:padded - max_steps]]) for k in keys])
+    carry = (state, obs, alive)
+    # never-reached chunks keep these zeros: all-padding rows (valid False, reward 0), finite
+    record_shape = jax.eval_shape(lambda c, x: body(c, x)[1], carry, jax.tree_util.tree_map(lambda x: x[0], xs))
+    buffer = jax.tree_util.tree_map(lambda s: jnp.zeros((padded,) + s.shape, s.dtype), record_shape)
+
+    def run_chunk(loop):
+        i, carry, buffer = loop
+        start = i * chunk
+        carry, records = jax.lax.scan(
+            body, carry, jax.tree_util.tree_map(lambda x: jax.lax.dynamic_slice_in_dim(x, start, chunk), xs))
+        buffer = jax.tree_util.tree_map(
+            lambda b, r: jax.lax.dynamic_update_slice_in_dim(b, r, start, axis=0), buffer, records)
+        return i + 1, carry, buffer
+
+    def more(loop):
+        i, (_, _, alive), _ = loop
+        return (i < n_chunks) & any_in_program(alive)
+
+    _, _, batch = jax.lax.while_loop(more, run_chunk, (jnp.int32(0), carry, buffer))
+    return jax.tree_util.tree_map(lambda x: x[:max_steps], batch)

@@ -514,7 +514,7 @@ def test_rollout_batch_structure(cartpole_padded):
     np.testing.assert_array_equal(np.asarray(batch.next_obs)[:-1][valid[1:]], np.asarray(batch.obs)[1:][valid[1:]])
     # log_prob recorded at sampling time is log π(a|s) of the sampling policy
     lp = policy.dist(params, batch.obs).log_prob(batch.action)
-    np.testing.assert_allclose(np.asarray(lp), np.asarray(batch.log_prob), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(lp)[valid], np.asarray(batch.log_prob)[valid], rtol=1e-5, atol=1e-6)
 
 
 ALL_COMBOS = [(w, b) for w, b in itertools.product(WEIGHTS, BASELINES)
