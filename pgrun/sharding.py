@@ -2,7 +2,8 @@
 
 Layout: a 1-D `jax.sharding.Mesh` named ("runs",) over `jax.devices()`, and
 `NamedSharding(mesh, P("runs"))` on the leading axis of every state leaf and metric, so each
-device trains R / D runs and no data moves between devices (runs are independent). When R is
+device trains R / D runs; the only data that moves between devices is one bool per chunk of
+an episode loop (`batching.any_in_program`: stop when no run has a live episode). When R is
 not a multiple of D the run axis is padded with copies of run 0, computed and then dropped on
 the host: results of the real runs do not depend on the padding.
 """

@@ -7,8 +7,9 @@
 Part "sweep": the same P learning rates x S seeds (a) as ONE process and one compiled program,
 `pgrun sweep.optimizer.lr=[...] num_seeds=S`, (b) as a Hydra multirun of P jobs with the
 basic launcher, `pgrun -m optimizer.lr=a,b,... num_seeds=S` (one subprocess; the jobs run one
-after another, each building and running its own program), and (c) as P separate `pgrun`
-processes one after another. Wall time of each whole command, with a cold persistent
+after another, each building and running its own program), (c) as the same multirun with the
+joblib launcher (loky worker processes, pgrun's default n_jobs=2), and (d) as P separate
+`pgrun` processes one after another. Wall time of each whole command, with a cold persistent
 compilation cache (fresh PGRUN_CACHE_DIR) and again warm.
 Part "seeds": env-steps/s (valid steps, excluding compile) of one process as num_seeds grows.
 Results go to stdout as Markdown and to --out as JSON.
@@ -52,6 +53,11 @@ def bench_sweep(points: int, seeds: int, iterations: int, tmp: str) -> dict:
             ["-m", *common, f"optimizer.lr={','.join(map(str, lrs))}",
              f"hydra.sweep.dir={tmp}/multi-{cache_state}"], cache)
         out[f"ratio_{cache_state}"] = out[f"multirun_s_{cache_state}"] / out[f"vmapped_s_{cache_state}"]
+        cache = os.path.join(tmp, "cache-joblib")
+        out[f"joblib_s_{cache_state}"] = _pgrun(
+            ["-m", "hydra/launcher=joblib", *common, f"optimizer.lr={','.join(map(str, lrs))}",
+             f"hydra.sweep.dir={tmp}/joblib-{cache_state}"], cache)
+        out[f"joblib_ratio_{cache_state}"] = out[f"joblib_s_{cache_state}"] / out[f"vmapped_s_{cache_state}"]
         cache = os.path.join(tmp, "cache-separate")
         out[f"separate_s_{cache_state}"] = sum(
             _pgrun([*common, f"optimizer.lr={lr}", f"hydra.run.dir={tmp}/sep-{cache_state}-{i}"], cache)
@@ -102,9 +108,11 @@ def main() -> None:
             r = result["sweep"] = bench_sweep(a.points, a.seeds_per_point, a.iterations, tmp)
             print(f"\n{a.points} points x {a.seeds_per_point} seeds, {a.iterations} iterations, {' '.join(WORKLOAD)}\n")
             print("| cache | vmapped sweep (1 process) | Hydra multirun, basic launcher (ratio) | "
-                  f"{a.points} separate pgrun processes (ratio) |\n|---|---|---|---|")
+                  "Hydra multirun, joblib launcher, 2 workers (ratio) | "
+                  f"{a.points} separate pgrun processes (ratio) |\n|---|---|---|---|---|")
             for c in ("cold", "warm"):
                 print(f"| {c} | {r[f'vmapped_s_{c}']:.1f} s | {r[f'multirun_s_{c}']:.1f} s ({r[f'ratio_{c}']:.1f}x) | "
+                      f"{r[f'joblib_s_{c}']:.1f} s ({r[f'joblib_ratio_{c}']:.1f}x) | "
                       f"{r[f'separate_s_{c}']:.1f} s ({r[f'separate_ratio_{c}']:.1f}x) |")
         if a.part in ("seeds", "both"):
             rows = result["seeds"] = bench_seeds([int(x) for x in a.seeds.split(",")], a.seed_iterations, tmp)
