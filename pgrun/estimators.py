@@ -13,9 +13,9 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from pgrun.batching import any_in_program
 from pgrun.returns import gae, reward_to_go, total_return
 from pgrun.rollout import Batch
+from pgrun.slices import ROWS, sliced_sum
 
 WEIGHTS = ("total_return", "reward_to_go", "gae")
 BASELINES = ("none", "batch_mean", "batch_mean_time", "value", "optimal")
@@ -129,44 +129,19 @@ def pg_loss(params, policy, batch: Batch, adv: jax.Array, entropy_coef, n_valid=
     return -surrogate - entropy_coef * entropy, {"entropy": entropy}
 
 
-def time_slices(num_steps: int, num_episodes: int, rows: int) -> int:
-    """The divisor k of num_steps whose slices (num_steps/k · num_episodes steps) are nearest `rows`."""
-    divisors = [k for k in range(1, num_steps + 1) if num_steps % k == 0]
-    return min(divisors, key=lambda k: abs(num_steps // k * num_episodes - rows))
+def pg_value_and_grad(params, policy, batch: Batch, adv: jax.Array, entropy_coef, rows: int = ROWS):
+    """`jax.value_and_grad(pg_loss, has_aux=True)`, accumulated over slices of the time axis
+    (`slices.sliced_sum`) that stop after the last valid step of the program.
 
-
-def pg_value_and_grad(params, policy, batch: Batch, adv: jax.Array, entropy_coef, rows: int = 2048):
-    """`jax.value_and_grad(pg_loss, has_aux=True)`, accumulated over slices of the time axis.
-
-    The same value and gradient up to float summation order, but faster on CPU: a whole
-    [500, 16] batch's activations and cotangents are MBs per layer, and a loop over slices of
-    about `rows` steps keeps each slice's intermediates in cache. The loop stops at the first
-    slice after which no run of the program (`any_in_program`) has a valid step left: padding
-    adds exactly zero, so short episodes cost their length, not the time limit.
+    The same value and gradient up to float summation order, but faster on CPU: slices of
+    about `rows` steps keep their intermediates in cache, and short episodes cost their
+    length, not the time limit (padding adds exactly zero).
     batch fields and adv: [T, B, ...].  Returns ((loss, {"entropy"}), grads like params).
     """
-    T, B = adv.shape[:2]
-    k = time_slices(T, B, rows)
-    vg = jax.value_and_grad(pg_loss, has_aux=True)
-    if k == 1:
-        return vg(params, policy, batch, adv, entropy_coef)
     n_valid = jnp.maximum(batch.valid.astype(jnp.float32).sum(), 1.0)
-    size = T // k
-    # valid_from[i]: some step at or after slice i is valid
-    valid_from = jnp.flip(jnp.cumsum(jnp.flip(batch.valid.reshape(k, -1).any(axis=1)))) > 0
-
-    def more(loop):
-        i, _ = loop
-        return (i < k) & any_in_program(valid_from[jnp.minimum(i, k - 1)])
-
-    def body(loop):
-        i, acc = loop
-        piece = jax.tree_util.tree_map(lambda x: jax.lax.dynamic_slice_in_dim(x, i * size, size), (batch, adv))
-        out = vg(params, policy, piece[0], piece[1], entropy_coef, n_valid)
-        return i + 1, jax.tree_util.tree_map(jnp.add, acc, out)
-
-    zero = ((jnp.float32(0), {"entropy": jnp.float32(0)}), jax.tree_util.tree_map(jnp.zeros_like, params))
-    return jax.lax.while_loop(more, body, (jnp.int32(0), zero))[1]
+    vg = jax.value_and_grad(pg_loss, has_aux=True)
+    return sliced_sum(lambda piece: vg(params, policy, piece[0], piece[1], entropy_coef, n_valid),
+                      (batch, adv), batch.valid, rows)
 
 
 def value_loss(phi, critic_apply, obs, target, valid):

@@ -22,10 +22,10 @@ import pytest
 from pgrun.envs import make_env
 from pgrun.envs.bandit import RAW_RETURNS, exact_J
 from pgrun.estimators import (BASELINES, WEIGHTS, compute_advantages, leave_one_out_mean, needs_critic,
-                              next_state_values, normalize, pg_loss, pg_value_and_grad, time_slices,
-                              value_loss)
+                              next_state_values, normalize, pg_loss, pg_value_and_grad, value_loss)
 from pgrun.policies import make_critic, mlp, softmax_linear
 from pgrun.rollout import rollout_episodes
+from pgrun.slices import time_slices
 
 # A fixed, clearly non-uniform bandit policy: π(a1|s1) = σ(1.3) ≈ 0.79, π(a2|s2) = σ(1.0) ≈ 0.73.
 # θ is indexed like x(s, a) = one_hot(a) ⊗ [s, 1]: θ[3a + j].
