@@ -12,6 +12,9 @@ joblib launcher (loky worker processes, pgrun's default n_jobs=2), and (d) as P 
 `pgrun` processes one after another. Wall time of each whole command, with a cold persistent
 compilation cache (fresh PGRUN_CACHE_DIR) and again warm.
 Part "seeds": env-steps/s (valid steps, excluding compile) of one process as num_seeds grows.
+Part "steady": milliseconds per run and iteration of the compiled chunk in steady state (after
+--warm-chunks chunks of training, long episodes) for several run counts, in one process: the
+ratio shows whether more runs per program are cheaper per run (they are not on 2 CPU cores).
 Results go to stdout as Markdown and to --out as JSON.
 """
 
@@ -88,14 +91,48 @@ def bench_seeds(seed_counts: list[int], iterations: int, tmp: str) -> list[dict]
     return rows
 
 
+def bench_steady(run_counts: list[int], warm_chunks: int, timed_chunks: int = 3) -> list[dict]:
+    sys.path.insert(0, ROOT)
+    import jax
+    import numpy as np
+    from hydra import compose, initialize_config_dir
+
+    from pgrun.cli import CONFIG_DIR
+    from pgrun.train import init_seeds, make_train
+
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose(config_name="config", overrides=[*WORKLOAD, "iterations=1000", "log_every=5"])
+    tr = make_train(cfg)
+    rows = []
+    for n in run_counts:
+        chunk = jax.jit(jax.vmap(tr.chunk))
+        state = init_seeds(tr.init, jax.random.split(jax.random.PRNGKey(0), n))
+        for _ in range(warm_chunks):
+            state, m = chunk(state)
+        jax.block_until_ready(m)
+        times = []
+        for _ in range(timed_chunks):
+            t0 = time.perf_counter()
+            state, m = chunk(state)
+            jax.block_until_ready(m)
+            times.append(time.perf_counter() - t0)
+        per = float(np.median(times)) / (5 * n)
+        rows.append({"runs": n, "ms_per_run_iteration": per * 1e3, "length_mean": float(np.mean(m["length_mean"]))})
+        print(f"  runs={n}: {per * 1e3:.2f} ms per run-iteration", file=sys.stderr, flush=True)
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--part", choices=("sweep", "seeds", "both"), default="both")
+    ap.add_argument("--part", choices=("sweep", "seeds", "steady", "both"), default="both",
+                    help="both = sweep and seeds")
     ap.add_argument("--points", type=int, default=8)
     ap.add_argument("--seeds-per-point", type=int, default=8)
     ap.add_argument("--iterations", type=int, default=20, help="iterations of the sweep runs")
     ap.add_argument("--seeds", default="1,4,16,64,256", help="num_seeds values of part 'seeds'")
     ap.add_argument("--seed-iterations", type=int, default=6)
+    ap.add_argument("--runs", default="8,64", help="run counts of part 'steady'")
+    ap.add_argument("--warm-chunks", type=int, default=10, help="chunks of 5 iterations before timing (steady)")
     ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                     help="change the workload, e.g. --set env=Acrobot episodes_per_iteration=8")
     ap.add_argument("--out", default="bench_sweep.json")
@@ -121,6 +158,12 @@ def main() -> None:
             for r in rows:
                 print(f"| {r['num_seeds']} | {r['env_steps_per_s']:.4g} | {r['steps_per_s_per_seed']:.4g} | "
                       f"{r['run_s']:.2f} | {r['compile_s']:.1f} |")
+        if a.part == "steady":
+            rows = result["steady"] = bench_steady([int(x) for x in a.runs.split(",")], a.warm_chunks)
+            print(f"\nsteady state after {a.warm_chunks * 5} iterations ({' '.join(WORKLOAD)})\n")
+            print("| runs in the program | ms per run-iteration | mean episode length |\n|---|---|---|")
+            for r in rows:
+                print(f"| {r['runs']} | {r['ms_per_run_iteration']:.2f} | {r['length_mean']:.0f} |")
     result["load_avg_after"] = os.getloadavg()
     with open(a.out, "w") as f:
         json.dump(result, f, indent=2)
