@@ -5,10 +5,12 @@
     pgrun-plot runs/* --group-by policy.name optimizer.lr --y length_mean --stat iqm
 
 Every `metrics.csv` under the given paths is one run; its config is the sibling
-`.hydra/config.yaml`, else `summary.json["config"]`. A replicate is one (run, seed) pair,
-so a single run with 16 vmapped seeds and a Hydra multirun of 16 single-seed runs plot the
-same way. Runs are grouped by the values of the `--group-by` config keys (dotted paths;
-default: every config key that differs between the runs, except seeds).
+`.hydra/config.yaml`, else `summary.json["config"]`. A replicate is one (run, sweep point,
+seed), so a single run with 16 vmapped seeds and a Hydra multirun of 16 single-seed runs plot
+the same way, and a vmapped sweep's points are told apart by its metrics columns
+(`optimizer.lr`, ...). Replicates are grouped by the values of the `--group-by` config keys
+(dotted paths, or `point`; default: every config key that differs between replicates, except
+seeds), a swept key taking its sweep point's value.
 
 Curves: per group, the mean (or the IQM, the mean of the middle 50 %) over replicates of
 column `--y` against `--x` (iteration, or env_steps with each replicate linearly
@@ -35,11 +37,25 @@ from scipy import stats
 IGNORED_KEYS = ("seed", "num_seeds", "progress", "log_every")
 
 
+Replicate = tuple[int, int]  # (sweep point, seed); point 0 for a run without a sweep
+
+
 @dataclass
 class Run:
     path: str                 # the directory holding metrics.csv
     config: dict              # resolved config (nested dicts)
-    columns: dict[int, dict[str, np.ndarray]] = field(default_factory=dict)  # seed -> column -> [K]
+    columns: dict[Replicate, dict[str, np.ndarray]] = field(default_factory=dict)  # -> column -> [K]
+    swept: dict[Replicate, dict[str, float]] = field(default_factory=dict)  # -> swept config key -> value
+
+    def value(self, rep: Replicate, key: str):
+        """The config value of `key` for one replicate: its sweep point's value where swept."""
+        if key == "point":
+            return rep[0]
+        return self.swept.get(rep, {}).get(key, get_key(self.config, key))
+
+    def flat(self, rep: Replicate) -> dict:
+        """The flattened config of one replicate (values JSON-encoded, as `_flatten`)."""
+        return {**_flatten(self.config), **{k: json.dumps(v) for k, v in self.swept.get(rep, {}).items()}}
 
 
 # ------------------------------------------------------------------------------- load
@@ -80,24 +96,34 @@ def _num(v: str) -> float:
         return math.nan
 
 
-def read_metrics(path: str) -> dict[int, dict[str, np.ndarray]]:
-    """metrics.csv -> {seed: {column: values ordered by iteration}} (blank cells -> NaN)."""
-    by_seed: dict[int, list[dict]] = {}
+def read_metrics(path: str) -> dict[Replicate, dict[str, np.ndarray]]:
+    """metrics.csv -> {(point, seed): {column: values ordered by iteration}} (blank cells -> NaN).
+    A vmapped sweep's rows carry a `point` column; without one every row is point 0."""
+    by_rep: dict[Replicate, list[dict]] = {}
     with open(path, newline="") as f:
         for row in csv.DictReader(f):
-            by_seed.setdefault(int(float(row.get("seed") or 0)), []).append(row)
+            rep = (int(float(row.get("point") or 0)), int(float(row.get("seed") or 0)))
+            by_rep.setdefault(rep, []).append(row)
     out = {}
-    for seed, rows in by_seed.items():
+    for rep, rows in by_rep.items():
         rows.sort(key=lambda r: _num(r["iteration"]))
-        out[seed] = {c: np.array([_num(r[c]) for r in rows]) for c in rows[0]}
+        out[rep] = {c: np.array([_num(r[c]) for r in rows]) for c in rows[0]}
     return out
+
+
+def swept_values(config: dict, columns: dict[Replicate, dict[str, np.ndarray]]) -> dict:
+    """{replicate: {key: value}} for the metrics columns that are config keys (a sweep's
+    `optimizer.lr`, `gamma`, ...: constant within a replicate)."""
+    keys = set(_flatten(config)) - set(IGNORED_KEYS)
+    return {rep: {c: float(v[0]) for c, v in cols.items() if c in keys and len(v)} for rep, cols in columns.items()}
 
 
 def load_runs(paths) -> list[Run]:
     runs = []
     for m in find_metrics(paths):
         d = os.path.dirname(m)
-        runs.append(Run(d, read_config(d), read_metrics(m)))
+        config, columns = read_config(d), read_metrics(m)
+        runs.append(Run(d, config, columns, swept_values(config, columns)))
     if not runs:
         raise FileNotFoundError(f"no metrics.csv under {', '.join(map(str, paths))}")
     return runs
@@ -127,10 +153,11 @@ def _flatten(cfg, prefix="") -> dict:
 
 
 def varying_keys(runs: list[Run]) -> list[str]:
-    """Config keys whose values differ between runs (seeds and bookkeeping excluded),
-    keeping only keys that split the runs further than the ones already chosen (`*.name`
-    keys first), so estimator.name is not repeated as estimator.weight/.baseline."""
-    flats = [_flatten(r.config) for r in runs]
+    """Config keys whose values differ between replicates (seeds and bookkeeping excluded;
+    a vmapped sweep's keys vary within one run), keeping only keys that split the
+    replicates further than the ones already chosen (`*.name` keys first), so estimator.name
+    is not repeated as estimator.weight/.baseline."""
+    flats = [r.flat(rep) for r in runs for rep in r.columns]
     keys = sorted(set().union(*flats)) if flats else []
     varying = [k for k in keys if k not in IGNORED_KEYS and len({f.get(k) for f in flats}) > 1]
     varying.sort(key=lambda k: (not k.endswith(".name"), k))
@@ -143,13 +170,13 @@ def varying_keys(runs: list[Run]) -> list[str]:
     return chosen
 
 
-def group_runs(runs: list[Run], keys: list[str]) -> dict[str, list[tuple[Run, int]]]:
-    """label -> replicates (run, seed), label = "k1=v1, k2=v2" (insertion-ordered)."""
+def group_runs(runs: list[Run], keys: list[str]) -> dict[str, list[tuple[Run, Replicate]]]:
+    """label -> replicates (run, (point, seed)), label = "k1=v1, k2=v2" (insertion-ordered)."""
     groups: dict[str, list] = {}
     for r in runs:
-        label = ", ".join(f"{k}={get_key(r.config, k)}" for k in keys) if keys else "all runs"
-        for seed in sorted(r.columns):
-            groups.setdefault(label, []).append((r, seed))
+        for rep in sorted(r.columns):
+            label = ", ".join(f"{k}={r.value(rep, k)}" for k in keys) if keys else "all runs"
+            groups.setdefault(label, []).append((r, rep))
     return groups
 
 

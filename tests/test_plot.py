@@ -1,4 +1,4 @@
-"""pgrun-plot on real small runs: one run with vmapped seeds, and a Hydra multirun."""
+"""pgrun-plot on real small runs: one run with vmapped seeds, a Hydra multirun, a vmapped sweep."""
 
 import csv
 import os
@@ -72,6 +72,42 @@ def test_cli(multirun, single_run, tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         plot.main([str(single_run), "--y", "no_such_column", "--out", str(tmp_path)])
     assert e.value.code == 2
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory):
+    """A real vmapped sweep: 2 learning rates x 2 gammas, 3 seeds each, in one run."""
+    out = tmp_path_factory.mktemp("sweep") / "run"
+    subprocess.run([sys.executable, "-m", "pgrun.cli", "env=Bandit", "policy=softmax_linear", "estimator=reinforce",
+                    "sweep.optimizer.lr=[0.01,0.3]", "sweep.gamma=[0.9,0.99]", "num_seeds=3", "iterations=12",
+                    "log_every=6", "episodes_per_iteration=8", "progress=false", f"hydra.run.dir={out}"],
+                   cwd=ROOT, check=True, capture_output=True, env=dict(os.environ, PYTHONPATH=ROOT))
+    return out
+
+
+def test_sweep_points_are_replicates_of_their_own_values(sweep, tmp_path):
+    """Each (point, seed) is one replicate with its point's swept values: grouping by a swept
+    key splits the run by its metrics columns, and the scores are those of the point's rows."""
+    (run,) = plot.load_runs([str(sweep)])
+    assert len(run.columns) == 4 * 3 and sorted(run.columns)[:2] == [(0, 0), (0, 1)]
+    assert plot.varying_keys([run]) == ["gamma", "optimizer.lr"]
+    res = plot.plot_runs([str(sweep)], out_dir=str(tmp_path), group_by=["optimizer.lr"], last_k=4, n_boot=200)
+    assert res["groups"] == {"optimizer.lr=0.01": 6, "optimizer.lr=0.3": 6}
+    rows = list(csv.DictReader(open(sweep / "metrics.csv")))
+    finals = {}
+    for lr in ("0.01", "0.3"):
+        per_rep = {}
+        for r in rows:
+            if float(r["optimizer.lr"]) == float(lr):
+                per_rep.setdefault((r["point"], r["seed"]), []).append((int(r["iteration"]), float(r["return_mean"])))
+        assert len(per_rep) == 6 and all(len(v) == 12 for v in per_rep.values())
+        finals[lr] = np.mean([np.mean([v for _, v in sorted(x)[-4:]]) for x in per_rep.values()])
+    scores = {s["group"]: s["mean"] for s in res["scores"]}
+    assert scores["optimizer.lr=0.01"] == pytest.approx(finals["0.01"])
+    assert scores["optimizer.lr=0.3"] == pytest.approx(finals["0.3"])
+    assert finals["0.01"] != pytest.approx(finals["0.3"])  # the groups really are different runs
+    by_point = plot.plot_runs([str(sweep)], out_dir=str(tmp_path), group_by=["point"], n_boot=100)
+    assert by_point["groups"] == {f"point={p}": 3 for p in range(4)}
 
 
 def test_bootstrap_ci_and_iqm():
