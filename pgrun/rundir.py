@@ -77,10 +77,18 @@ def check_resume_config(cfg, stored: dict) -> None:
             f"{', '.join(RESUMABLE)} may change.")
 
 
+def _same_value(cfg, stored, key: str) -> bool:
+    """Whether `key` (a dotted key or a config group) has the same value in both configs."""
+    a, b = OmegaConf.select(cfg, key, default=None), OmegaConf.select(stored, key, default=None)
+    to_py = lambda v: OmegaConf.to_container(v, resolve=True) if OmegaConf.is_config(v) else v  # noqa: E731
+    return a is not None and to_py(a) == to_py(b)
+
+
 def resume_config(cfg, overrides: list[str]):
     """The config of a resumed run: the checkpointed run's own, with the command line's RESUMABLE keys.
 
-    `overrides` are Hydra's task overrides (`iterations=20`, ...); any other key is a ConfigError.
+    `overrides` are Hydra's task overrides (`iterations=20`, ...); any other key is a ConfigError
+    unless it repeats the run's own value (so the original command line plus `resume=` works).
     """
     from pgrun.checkpoint import latest_step, read_meta
 
@@ -93,6 +101,8 @@ def resume_config(cfg, overrides: list[str]):
         if key.startswith("hydra.") or key.startswith("hydra/"):
             continue
         if key.split(".")[0] not in RESUMABLE:
+            if _same_value(cfg, stored, key):
+                continue  # the command line repeats the run's own value: nothing changes
             raise ConfigError(
                 f"resume={run_dir} continues that run with its own config, but the command line also sets "
                 f"{key}; only {', '.join(RESUMABLE)} may change on resume (start a new run to change {key}).")

@@ -52,6 +52,22 @@ def test_resume_refuses_to_stretch_a_decaying_schedule(tmp_path):
                    f"resume={cut}"), str(tmp_path / "ignored"))
 
 
+def test_resume_command_line_may_repeat_the_runs_own_values(tmp_path):
+    """The original command line plus resume= works (its values are the run's own); a changed
+    non-resumable value is refused, naming the key."""
+    from pgrun.rundir import resume_config
+    cut = str(tmp_path / "cut")
+    original = ["num_seeds=2", "estimator=reinforce", "optimizer.schedule=constant", "iterations=4"]
+    run(config(*original), cut)
+    again = [*original[:-1], "iterations=6", f"resume={cut}"]
+    cfg = resume_config(config(*again), again)
+    assert cfg.iterations == 6 and cfg.num_seeds == 2 and cfg.estimator.name == "reinforce"
+    for changed, key in (("num_seeds=3", "num_seeds"), ("estimator=baseline", "estimator")):
+        bad = [changed, "iterations=6", f"resume={cut}"]
+        with pytest.raises(ConfigError, match=f"also sets {key}"):
+            resume_config(config(*bad), bad)
+
+
 def test_refuses_another_runs_directory(tmp_path):
     out = str(tmp_path / "run")
     run(config(), out)
