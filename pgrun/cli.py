@@ -9,7 +9,7 @@ from pathlib import Path
 import hydra
 from hydra.core.hydra_config import HydraConfig
 
-from pgrun.config import ConfigError, register_configs
+from pgrun.config import ConfigError, register_configs, unknown_key_message
 from pgrun.interrupt import Terminated
 
 
@@ -84,8 +84,8 @@ def group_options(group: str) -> list[str]:
 
 
 def rewrite_argv(argv: list[str]) -> list[str]:
-    """Check group choices before Hydra (one clear paragraph instead of a search-path dump)
-    and let `env.params.<name>=v` add keys to the (empty by default) params dict."""
+    """Check group choices and key names before Hydra (one clear paragraph instead of a
+    search-path dump or Hydra's multi-line override error) and let `env.params.<name>=v` add keys to the (empty by default) params dict."""
     out = []
     for arg in argv:
         key, eq, value = arg.partition("=")
@@ -96,6 +96,10 @@ def rewrite_argv(argv: list[str]) -> list[str]:
                 raise SystemExit(
                     f"pgrun: config error: {bare}={value} is not a known option of the '{bare}' group; "
                     f"valid choices: {', '.join(valid)}.")
+        if eq and key == bare and "/" not in key and bare not in GROUPS and not key.startswith("hydra."):
+            problem = unknown_key_message(key)
+            if problem:
+                raise SystemExit(f"pgrun: config error: {problem}")
         if eq and key.startswith("env.params."):
             arg = "++" + arg
         out.append(arg)

@@ -137,6 +137,35 @@ def register_configs() -> None:
     cs.store(group="optimizer", name="base_optimizer", node=OptimizerConfig)
 
 
+def unknown_key_message(dotted: str) -> str | None:
+    """A one-paragraph error when `dotted` (e.g. `itrations`, `optimizer.lrr`) is not a key
+    of the Config schema, naming the closest valid keys; None when it is one. Keys under a
+    free-form dict (`sweep.*`, `env.params.*`) are not checked here."""
+    import dataclasses
+    import difflib
+    import typing
+
+    node, path = Config, []
+    for part in dotted.split("."):
+        if not (isinstance(node, type) and dataclasses.is_dataclass(node)):
+            if typing.get_origin(node) in (dict, typing.Dict) or node is typing.Any:
+                return None  # a dict: any key
+            return (f"{dotted} is not a config key: {'.'.join(path)} is a single value "
+                    f"({getattr(node, '__name__', node)}), not a group of keys.")
+        hints = typing.get_type_hints(node)
+        if part not in hints:
+            where = ".".join(path)
+            choices = sorted(hints)
+            close = difflib.get_close_matches(part, choices, n=1)
+            hint = f" Did you mean {'.'.join([*path, close[0]])}?" if close else ""
+            return (f"{dotted} is not a config key: {where + ' has' if where else 'the config has'} no "
+                    f"'{part}'.{hint} Valid keys{' of ' + where if where else ''}: {', '.join(choices)}.")
+        node, path = hints[part], [*path, part]
+        if typing.get_origin(node) is typing.Union:  # Optional[X]
+            node = next(a for a in typing.get_args(node) if a is not type(None))
+    return None
+
+
 class ConfigError(ValueError):
     """A config that cannot run; the message is one paragraph for the user."""
 

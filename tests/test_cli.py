@@ -169,13 +169,15 @@ BAD = [
                  id="unknown-baseline"),
     pytest.param(["policy.features=env", "policy=softmax_linear", "env=CartPole"],
                  ["policy.features", "onehot_state"], id="env-features-missing"),
+    pytest.param(["itrations=5"], ["itrations", "Did you mean iterations?", "num_seeds", "sweep"], id="misspelt-key"),
+    pytest.param(["optimizer.lrr=0.1"], ["optimizer.lrr", "optimizer.lr?", "schedule"], id="misspelt-nested-key"),
 ]
 
 
 @pytest.mark.parametrize("args,expected", BAD)
 def test_bad_input_exits_nonzero_with_clear_message(args, expected, tmp_path, cli_env):
     p = pgrun([f"hydra.run.dir={tmp_path / 'run'}", "iterations=1", "num_seeds=1", "progress=false", *args], cli_env)
-    assert p.returncode != 0
+    assert p.returncode == 2
     err = p.stderr
     assert "Traceback" not in err, err[-3000:]
     for word in expected:
