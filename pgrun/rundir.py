@@ -40,7 +40,8 @@ def prepare(cfg, out_dir: str) -> str:
         if not cfg.get("overwrite"):
             raise RunDirExists(
                 f"{out_dir} already holds another run's metrics.csv; refusing to overwrite it (its files are "
-                "untouched). Choose another directory (hydra.run.dir=...), continue that run with "
+                "untouched). Choose another directory (hydra.run.dir=..., or hydra.sweep.dir=... for a -m "
+                "multirun), continue that run with "
                 f"resume={out_dir}, or replace it with overwrite=true.")
         for name in OUTPUTS:
             path = os.path.join(out_dir, name)
