@@ -85,7 +85,8 @@ def group_options(group: str) -> list[str]:
 
 def rewrite_argv(argv: list[str]) -> list[str]:
     """Check group choices and key names before Hydra (one clear paragraph instead of a
-    search-path dump or Hydra's multi-line override error) and let `env.params.<name>=v` add keys to the (empty by default) params dict."""
+    search-path dump or Hydra's multi-line override error) and let `env.params.<name>=v` add
+    keys to the (empty by default) params dict."""
     out = []
     for arg in argv:
         key, eq, value = arg.partition("=")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import difflib
 import math
+import typing
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, is_dataclass
 from typing import Any, Dict, List, Optional
 
 from hydra.core.config_store import ConfigStore
@@ -141,13 +143,9 @@ def unknown_key_message(dotted: str) -> str | None:
     """A one-paragraph error when `dotted` (e.g. `itrations`, `optimizer.lrr`) is not a key
     of the Config schema, naming the closest valid keys; None when it is one. Keys under a
     free-form dict (`sweep.*`, `env.params.*`) are not checked here."""
-    import dataclasses
-    import difflib
-    import typing
-
     node, path = Config, []
     for part in dotted.split("."):
-        if not (isinstance(node, type) and dataclasses.is_dataclass(node)):
+        if not (isinstance(node, type) and is_dataclass(node)):
             if typing.get_origin(node) in (dict, typing.Dict) or node is typing.Any:
                 return None  # a dict: any key
             return (f"{dotted} is not a config key: {'.'.join(path)} is a single value "

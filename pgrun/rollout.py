@@ -63,11 +63,10 @@ def rollout_episodes(env, env_params, policy, params, key, num_episodes: int, ma
 
     def body(carry, xs):
         state, obs, alive = carry
-        t, k_act, k_env = xs
+        t, k_act, env_keys = xs
         dist = policy.dist(params, obs)
         action = dist.sample(k_act)
         log_prob = dist.log_prob(action)
-        env_keys = jax.random.split(k_env, num_episodes)
         out = jax.vmap(lambda s, a, ke: step(env, env_params, s, a, ke, t, max_steps))(
             state, clip(action), env_keys)
         record = Batch(
@@ -91,7 +90,8 @@ def rollout_episodes(env, env_params, policy, params, key, num_episodes: int, ma
     padded = n_chunks * chunk
     # max_steps keys whatever the chunk (the same samples for any chunk size); the steps past
     # the time limit that round it up to whole chunks have no live episode and reuse keys
-    keys = [jax.random.split(k, max_steps) for k in (k_act, k_env)]
+    keys = [jax.random.split(k_act, max_steps),
+            jax.vmap(lambda k: jax.random.split(k, num_episodes))(jax.random.split(k_env, max_steps))]
     xs = (jnp.arange(padded), *[jnp.concatenate([k, k[:padded - max_steps]]) for k in keys])
     carry = (state, obs, alive)
     # never-reached chunks keep these zeros: all-padding rows (valid False, reward 0), finite
