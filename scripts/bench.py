@@ -40,8 +40,8 @@ def steady_throughput(num_seeds: int, chunks: int) -> tuple[float, float]:
     from hydra import compose, initialize_config_dir
 
     from pgrun.cli import CONFIG_DIR
-    from pgrun.config import register_configs
-    from pgrun.train import init_seeds, make_train
+    from pgrun.config.schema import register_configs
+    from pgrun.train.program import init_seeds, make_train
 
     register_configs()
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):

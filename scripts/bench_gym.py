@@ -1,7 +1,7 @@
 """Training throughput: pgrun's pure-JAX env vs the same task as a host gymnasium env.
 
 Trains `env=<Name>` and `env=gym:<id>` with the same policy, estimator and budget, in one
-process through `pgrun.run.run`, and prints env-steps/s (valid steps over the run time,
+process through `pgrun.runner.loop.run`, and prints env-steps/s (valid steps over the run time,
 compilation excluded) side by side with their ratio.
 
 For the host run it also prints where the time went (gymnasium stepping, the jitted policy
@@ -27,7 +27,7 @@ sys.path.insert(0, ROOT)  # this checkout's pgrun, even where another copy is in
 from hydra import compose, initialize_config_dir  # noqa: E402
 
 from pgrun.cli import CONFIG_DIR, expand_gym_env  # noqa: E402
-from pgrun.run import enable_compilation_cache, run  # noqa: E402
+from pgrun.runner.loop import enable_compilation_cache, run  # noqa: E402
 
 
 def train(env: str, args, extra: list[str]) -> dict:

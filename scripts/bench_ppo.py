@@ -56,8 +56,8 @@ class PgrunSide:
         import jax
         from hydra import compose, initialize_config_dir
 
-        from pgrun.config import register_configs, validate
-        from pgrun.train import init_seeds, make_train
+        from pgrun.config.schema import register_configs, validate
+        from pgrun.train.program import init_seeds, make_train
 
         root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
         register_configs()
@@ -83,7 +83,7 @@ class PgrunSide:
         return self.jax.numpy.stack([self.jax.random.PRNGKey(1000 * r + s) for s in range(SEEDS)])
 
     def _eval_one(self, params, key):
-        from pgrun.rollout import rollout_episodes
+        from pgrun.rollout.episodes import rollout_episodes
 
         b = rollout_episodes(self.tr.env, self.tr.env_params, self.tr.policy, params, key, EVAL_EPISODES,
                              self.tr.max_steps)

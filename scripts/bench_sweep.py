@@ -74,7 +74,7 @@ def bench_seeds(seed_counts: list[int], iterations: int, tmp: str) -> list[dict]
     from hydra import compose, initialize_config_dir
 
     from pgrun.cli import CONFIG_DIR
-    from pgrun.run import enable_compilation_cache, run
+    from pgrun.runner.loop import enable_compilation_cache, run
 
     os.environ.setdefault("PGRUN_CACHE_DIR", os.path.join(tmp, "cache-seeds"))
     enable_compilation_cache()
@@ -98,7 +98,7 @@ def bench_steady(run_counts: list[int], warm_chunks: int, timed_chunks: int = 3)
     from hydra import compose, initialize_config_dir
 
     from pgrun.cli import CONFIG_DIR
-    from pgrun.train import init_seeds, make_train
+    from pgrun.train.program import init_seeds, make_train
 
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         cfg = compose(config_name="config", overrides=[*WORKLOAD, "iterations=1000", "log_every=5"])

@@ -10,7 +10,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # this checkout's pgrun
 
-from pgrun.diagnose import main  # noqa: E402
+from pgrun.lab.diagnose import main  # noqa: E402
 
 if __name__ == "__main__":
     main()

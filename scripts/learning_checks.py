@@ -1,7 +1,7 @@
 """Learning checks (not unit tests): do the saved experiment configs actually learn?
 
 Each check trains `+experiment=<name>` (configs/experiment/) in-process through
-`pgrun.run.run` and prints, per seed, the final return (mean of the last 10 iterations'
+`pgrun.runner.loop.run` and prints, per seed, the final return (mean of the last 10 iterations'
 mean returns) and the first iteration whose mean return reached the threshold, plus the
 wall time. Budgets (seeds × iterations × episodes) are the experiment files' own.
 
@@ -33,7 +33,7 @@ from hydra import compose, initialize_config_dir  # noqa: E402
 
 from pgrun.cli import CONFIG_DIR, expand_gym_env  # noqa: E402
 from pgrun.envs import make_env, reset, step  # noqa: E402
-from pgrun.run import enable_compilation_cache, run  # noqa: E402
+from pgrun.runner.loop import enable_compilation_cache, run  # noqa: E402
 
 CHECKS = {  # name: (experiment, pass rule on the summary)
     "acrobot": ("acrobot_actor_critic", "most_final_solved"),

@@ -7,10 +7,10 @@ import os
 import subprocess
 import sys
 
-from hydra import compose, initialize_config_dir
+from helpers import compose_config, make_config
+from omegaconf import DictConfig
 
-from pgrun.cli import CONFIG_DIR
-from pgrun.run import enable_compilation_cache
+from pgrun.config import Config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Bandit episodes are one step long: these runs compile and train in seconds.
@@ -18,11 +18,14 @@ TINY = ["env=Bandit", "policy=softmax_linear", "estimator=reward_to_go", "num_se
         "episodes_per_iteration=4", "log_every=2", "progress=false"]
 
 
-def config(*overrides: str):
-    """The composed config of `pgrun TINY... overrides...`."""
-    enable_compilation_cache()
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        return compose(config_name="config", overrides=[*TINY, *overrides])
+def config(*overrides: str) -> Config:
+    """The loaded config of `pgrun TINY... overrides...` (ConfigError if it cannot run)."""
+    return make_config(*TINY, *overrides)
+
+
+def composed(*overrides: str) -> DictConfig:
+    """The composed, not yet loaded, config of `pgrun TINY... overrides...` (what resume starts from)."""
+    return compose_config(*TINY, *overrides)
 
 
 def read_rows(path: str) -> list[dict]:

@@ -11,12 +11,12 @@ import sys
 import time
 
 import pytest
-from scale_helpers import ROOT, config, pgrun, read_rows, without
+from scale_helpers import ROOT, composed, config, pgrun, read_rows, without
 
-from pgrun.checkpoint import latest_step, read_meta
-from pgrun.config import ConfigError
-from pgrun.rundir import RunDirExists
-from pgrun.run import run
+from pgrun.runner.checkpoint import latest_step, read_meta
+from pgrun.errors import ConfigError
+from pgrun.runner.rundir import RunDirExists
+from pgrun.runner.loop import run
 
 # a critic (its params and optimizer state must survive too) and a two-point sweep
 # constant step size: a decaying schedule is tied to `iterations`, which this test changes
@@ -55,17 +55,17 @@ def test_resume_refuses_to_stretch_a_decaying_schedule(tmp_path):
 def test_resume_command_line_may_repeat_the_runs_own_values(tmp_path):
     """The original command line plus resume= works (its values are the run's own); a changed
     non-resumable value is refused, naming the key."""
-    from pgrun.rundir import resume_config
+    from pgrun.runner.rundir import resume_config
     cut = str(tmp_path / "cut")
     original = ["num_seeds=2", "estimator=reinforce", "optimizer.schedule=constant", "iterations=4"]
     run(config(*original), cut)
     again = [*original[:-1], "iterations=6", f"resume={cut}"]
-    cfg = resume_config(config(*again), again)
+    cfg = resume_config(composed(*again), again)
     assert cfg.iterations == 6 and cfg.num_seeds == 2 and cfg.estimator.name == "reinforce"
     for changed, key in (("num_seeds=3", "num_seeds"), ("estimator=baseline", "estimator")):
         bad = [changed, "iterations=6", f"resume={cut}"]
         with pytest.raises(ConfigError, match=f"also sets {key}"):
-            resume_config(config(*bad), bad)
+            resume_config(composed(*bad), bad)
 
 
 def test_refuses_another_runs_directory(tmp_path):

@@ -7,9 +7,9 @@ import os
 import numpy as np
 import pytest
 
-from pgrun.compose import compose
-from pgrun.diagnose import diagnose, initial_params, param_groups, split_overrides
-from pgrun.gradstats import _resampled, bias_test, bootstrap_counts, estimator_stats, variance_ratio
+from helpers import make_config
+from pgrun.lab.diagnose import diagnose, initial_params, param_groups, split_overrides
+from pgrun.lab.gradstats import _resampled, bias_test, bootstrap_counts, estimator_stats, variance_ratio
 
 
 @pytest.fixture
@@ -70,7 +70,7 @@ def test_bias_test_flags_zero_variance_mismatch_and_reference_error():
 
 def test_param_groups_layers():
     from pgrun.envs import make_env
-    from pgrun.policies import mlp
+    from pgrun.core.policies import mlp
     import jax
     env = make_env("ParticleContinuous")
     pol = mlp(2, env.action_space, [8, 8], "tanh")
@@ -92,7 +92,7 @@ def test_split_overrides_typed():
 
 @pytest.fixture(scope="module")
 def bandit_run(tmp_path_factory):
-    cfg = compose(["env=Bandit", "policy=softmax_linear", "episodes_per_iteration=8"])
+    cfg = make_config("env=Bandit", "policy=softmax_linear", "episodes_per_iteration=8")
     params = initial_params(cfg)
     out = tmp_path_factory.mktemp("diag")
     res = diagnose(cfg, params, str(out), ["reinforce", "baseline", "value_baseline", "optimal_baseline"],

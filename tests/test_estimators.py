@@ -1,4 +1,4 @@
-"""Policy-gradient estimators (pgrun.estimators) against the math of notes 03/04.
+"""Policy-gradient estimators (pgrun.core.estimators) against the math of notes 03/04.
 
 1. The autodiff gradient of the surrogate `pg_loss` equals the hand-written score-function
    estimator  -(1/N) Σ_i Σ_t ∇log π(a_t^i|s_t^i)·A_t^i,  with, for the softmax-linear policy,
@@ -21,11 +21,11 @@ import pytest
 
 from pgrun.envs import make_env
 from pgrun.envs.bandit import RAW_RETURNS, exact_J
-from pgrun.estimators import (BASELINES, WEIGHTS, compute_advantages, leave_one_out_mean, needs_critic,
+from pgrun.core.estimators import (BASELINES, WEIGHTS, compute_advantages, leave_one_out_mean, needs_critic,
                               next_state_values, normalize, pg_loss, pg_value_and_grad, value_loss)
-from pgrun.policies import make_critic, mlp, softmax_linear
-from pgrun.rollout import rollout_episodes
-from pgrun.slices import time_slices
+from pgrun.core.policies import make_critic, mlp, softmax_linear
+from pgrun.rollout.episodes import rollout_episodes
+from pgrun.core.slices import time_slices
 
 # A fixed, clearly non-uniform bandit policy: π(a1|s1) = σ(1.3) ≈ 0.79, π(a2|s2) = σ(1.0) ≈ 0.73.
 # θ is indexed like x(s, a) = one_hot(a) ⊗ [s, 1]: θ[3a + j].
@@ -471,7 +471,7 @@ def test_time_sliced_gradient_equals_whole_batch_gradient(cartpole_padded, rows)
 def test_next_state_values_equal_the_critic_where_they_are_used(mode, max_steps):
     """V(s_{t+1}) from the shifted v_t plus critic passes at the last row and at truncations
     equals critic(next_obs) at every valid step that bootstraps (not terminated)."""
-    from pgrun.rollout_steps import init_env_carry, rollout_steps
+    from pgrun.rollout.steps import init_env_carry, rollout_steps
     env = make_env("CartPole")
     params = env.params_from_overrides({})
     policy = mlp(4, env.action_space, [16], "tanh")

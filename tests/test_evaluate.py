@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from scale_helpers import config
 
-from pgrun.evaluate import main
-from pgrun.run import run
+from pgrun.runner.evaluate import main
+from pgrun.runner.loop import run
 
 
 def _distinct_frames(frames) -> int:

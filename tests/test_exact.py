@@ -1,4 +1,4 @@
-"""Exact J and policy gradient of tabular MDPs (pgrun.exact) and the Chain env.
+"""Exact J and policy gradient of tabular MDPs (pgrun.core.exact) and the Chain env.
 
 Checks: the Chain's tables and its sampled dynamics; the policy-gradient theorem
 (`exact_grad_pgt`) against `jax.grad` of the backward recursion (`exact_J`); `exact_J`
@@ -15,7 +15,7 @@ import pytest
 
 from pgrun.envs import ENVS, make_env, reset, step
 from pgrun.envs.chain import CLIFF, EXIT, EXITED, LEDGE, LEFT, RIGHT, START_CELLS, chain_mdp
-from pgrun.exact import (
+from pgrun.core.exact import (
     BANDIT_REWARDS,
     BANDIT_STATE_PROBS,
     bandit_exact_grad,

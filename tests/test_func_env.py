@@ -8,7 +8,7 @@ import sys
 import pytest
 from gymnasium.envs.phys2d.pendulum import PendulumFunctional
 
-from pgrun.config import ConfigError
+from pgrun.errors import ConfigError
 from pgrun.envs import make_env
 
 SPEC = "gymnasium.envs.phys2d.pendulum:PendulumFunctional"

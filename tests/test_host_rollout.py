@@ -9,9 +9,9 @@ import pytest
 from omegaconf import OmegaConf
 
 from pgrun.envs import make_env
-from pgrun.host_rollout import HostSampler
-from pgrun.policies import make_policy
-from pgrun.train import init_seeds
+from pgrun.rollout.host import HostSampler
+from pgrun.train.build import make_policy
+from pgrun.train.program import init_seeds
 
 POLICY = OmegaConf.create({"name": "softmax_linear", "features": "onehot_state", "hidden": [8],
                            "activation": "tanh", "init_sigma": 1.0, "learn_sigma": True})

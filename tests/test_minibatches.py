@@ -1,10 +1,10 @@
-"""The minibatch shuffle: `pgrun.minibatches.permutation` (keyed Feistel network, no sort)."""
+"""The minibatch shuffle: `pgrun.core.minibatches.permutation` (keyed Feistel network, no sort)."""
 
 import jax
 import numpy as np
 import pytest
 
-from pgrun.minibatches import permutation, split_transitions
+from pgrun.core.minibatches import permutation, split_transitions
 
 
 @pytest.mark.parametrize("n", [1, 2, 3, 5, 16, 100, 1000, 2048, 4097])

@@ -1,4 +1,4 @@
-"""Importance-sampled policy gradients that reuse a batch (pgrun.offpolicy, pgrun.train_offpolicy).
+"""Importance-sampled policy gradients that reuse a batch (pgrun.core.offpolicy, pgrun.train.offpolicy).
 
 Checks:
   * weights by hand: trajectory products over episode segments, per-step ratios, truncation
@@ -18,26 +18,24 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from hydra import compose, initialize_config_dir
 
-from pgrun.config import ConfigError, register_configs, validate
+from helpers import make_config
+
+from pgrun.errors import ConfigError
 from pgrun.envs import make_env
 from pgrun.envs.bandit import exact_J as bandit_exact_J
-from pgrun.estimators import compute_advantages
-from pgrun.exact import exact_J, tabular_policy
-from pgrun.offpolicy import (importance_weights, is_surrogate, log_importance_weights, segment_sum,
+from pgrun.core.estimators import compute_advantages
+from pgrun.core.exact import exact_J, tabular_policy
+from pgrun.core.offpolicy import (importance_weights, is_surrogate, segment_sum,
                              weight_diagnostics)
-from pgrun.policies import softmax_linear
-from pgrun.rollout import rollout_episodes
-from pgrun.train import init_seeds, make_train
+from pgrun.core.policies import softmax_linear
+from pgrun.rollout.episodes import rollout_episodes
+from pgrun.train.build import build
+from pgrun.train.program import init_seeds, make_train
 
 CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "configs")
-register_configs()
 
 
-def make_cfg(*overrides):
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        return compose("config", overrides=list(overrides))
 
 
 # ------------------------------------------------------------------ weights by hand
@@ -113,7 +111,7 @@ def on_policy_step():
 
     def get(on_name):
         if on_name not in cache:
-            on = make_train(make_cfg(f"estimator={on_name}", *COMMON))
+            on = make_train(make_config(f"estimator={on_name}", *COMMON))
             state, batch = on.sample(on.init(jax.random.PRNGKey(3)))
             new, _ = jax.jit(on.update)(state, batch)
             cache[on_name] = (state, batch, _params_delta(new, state))
@@ -123,12 +121,12 @@ def on_policy_step():
 
 
 def _offpolicy_step(overrides, on_state, batch, monkeypatch):
-    """One iteration of `overrides` through pgrun.train_offpolicy on the same batch and initial
+    """One iteration of `overrides` through pgrun.train.offpolicy on the same batch and initial
     parameters (forced there: ratio-one with one epoch would otherwise take train.py's
     on-policy path, which it equals)."""
     with monkeypatch.context() as mp:
-        mp.setattr("pgrun.train.uses_offpolicy", lambda est: True)
-        off = make_train(make_cfg(*overrides, *COMMON))
+        mp.setattr("pgrun.train.program.uses_offpolicy", lambda est: True)
+        off = make_train(make_config(*overrides, *COMMON))
     state = off.init(jax.random.PRNGKey(3))
     jax.tree_util.tree_map(np.testing.assert_array_equal, on_state.params, state.params)
     new, m = jax.jit(off.update)(state, batch)
@@ -239,21 +237,19 @@ def test_chain_trajectory_is_matches_the_exact_gradient_per_step_ratios_are_bias
 ])
 def test_validate_rejects_with_one_clear_message(overrides, match):
     with pytest.raises(ConfigError, match=match):
-        validate(make_cfg(*overrides))
+        make_config(*overrides)
 
 
 def test_shipped_estimator_configs_validate():
     for name in ("is_trajectory", "is_per_decision", "is_ratio_one", "ppo", "kl_penalty", "trpo"):
-        cfg = make_cfg(f"estimator={name}")
-        validate(cfg)
-        validate(cfg, make_env(cfg.env.name))
+        build(make_config(f"estimator={name}"))  # load's checks, then the env's
 
 
 def test_trajectory_is_trains_on_the_bandit_with_diagnostics():
     """A short vmapped run of is_trajectory (4 epochs x 2 minibatches of episodes) through
     make_train; the logged diagnostics are consistent and it learns."""
     for name in ("is_trajectory",):
-        cfg = make_cfg(f"estimator={name}", "env=Bandit", "policy=softmax_linear", "iterations=30",
+        cfg = make_config(f"estimator={name}", "env=Bandit", "policy=softmax_linear", "iterations=30",
                        "log_every=30", "optimizer.lr=0.1", "estimator.minibatches=2")
         tr = make_train(cfg)
         state = init_seeds(tr.init, jax.random.split(jax.random.PRNGKey(0), 2))

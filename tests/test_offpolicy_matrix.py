@@ -10,14 +10,12 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
-from hydra import compose, initialize_config_dir
 
-from pgrun.config import register_configs, validate
-from pgrun.envs import make_env
-from pgrun.train import init_seeds, make_train
+
+from helpers import make_config
+from pgrun.train.program import init_seeds, make_train
 
 CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "configs")
-register_configs()
 
 ESTIMATORS = ("is_trajectory", "is_per_decision", "is_ratio_one", "ppo", "kl_penalty", "trpo")
 DISCRETE = ("CartPole", "Acrobot", "MountainCar", "Bandit", "Particle", "Chain")
@@ -35,11 +33,8 @@ def test_estimator_runs(estimator, env, policy):
                  "policy.hidden=[8]", "estimator.critic_hidden=[8]", "estimator.minibatches=2"]
     if env == "Chain" and policy == "softmax_linear":
         overrides.append("policy.features=env")
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        cfg = compose("config", overrides=overrides + (["estimator.minibatches=1"] if estimator == "trpo" else []))
-    validate(cfg)
-    validate(cfg, make_env(env))
-    tr = make_train(cfg)
+    cfg = make_config(*overrides, *(["estimator.minibatches=1"] if estimator == "trpo" else []))
+    tr = make_train(cfg)  # builds the env and checks the config against it
     state = init_seeds(tr.init, jax.random.split(jax.random.PRNGKey(0), 2))
     _, m = jax.jit(jax.vmap(tr.chunk))(state)
     m = jax.device_get(m)

@@ -6,12 +6,13 @@ import numpy as np
 import pytest
 from jax.flatten_util import ravel_pytree
 
+from helpers import make_config
 from pgrun.envs import make_env
 from pgrun.envs.bandit import exact_J
-from pgrun.gradients import make_grad_fn, sample_batches, batched_grads
-from pgrun.optimal_baseline import (episode_returns, episode_scores, loo_optimal_baseline, optimal_baseline,
+from pgrun.lab.gradients import make_grad_fn, sample_batches, batched_grads
+from pgrun.core.optimal_baseline import (episode_returns, episode_scores, loo_optimal_baseline, optimal_baseline,
                                     optimal_baseline_grad, optimal_baseline_grad_flat)
-from pgrun.policies import softmax_linear
+from pgrun.core.policies import softmax_linear
 
 
 def test_b_star_matches_hand_computation():
@@ -108,11 +109,10 @@ def test_plug_in_baseline_is_biased_for_small_batches(bandit):
 def test_optimal_baseline_estimator_trains_from_the_cli_config(tmp_path):
     """estimator=optimal_baseline is a training estimator: its update is -optimal_baseline_grad, and
     it improves the Bandit return (random policy J = 6.5, best 8.5)."""
-    from pgrun.compose import compose
-    from pgrun.run import run
+    from pgrun.runner.loop import run
 
-    cfg = compose(["env=Bandit", "policy=softmax_linear", "estimator=optimal_baseline", "iterations=60",
-                          "num_seeds=4", "episodes_per_iteration=16", "optimizer.lr=0.1", "progress=false"])
+    cfg = make_config("env=Bandit", "policy=softmax_linear", "estimator=optimal_baseline", "iterations=60",
+                      "num_seeds=4", "episodes_per_iteration=16", "optimizer.lr=0.1", "progress=false")
     summary = run(cfg, str(tmp_path / "run"))
     assert summary["status"] == "completed"
     assert summary["final_return_mean"] > 7.5, summary["final_return_mean"]

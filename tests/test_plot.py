@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from pgrun import plot
+from pgrun.report import plot
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

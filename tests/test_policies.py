@@ -1,4 +1,4 @@
-"""Action distributions and policy families (pgrun.distributions, pgrun.policies)."""
+"""Action distributions and policy families (pgrun.core.distributions, pgrun.core.policies)."""
 
 import itertools
 
@@ -8,14 +8,15 @@ import numpy as np
 import optax
 import pytest
 from gymnasium import spaces
-from omegaconf import OmegaConf
 from scipy import stats
 
-from pgrun.config import (Config, ConfigError, EnvConfig, EstimatorConfig, OptimizerConfig, PolicyConfig,
-                          validate)
-from pgrun.distributions import Categorical, DiagGaussian
+from pgrun.errors import ConfigError
+from pgrun.config.schema import Config, EnvConfig, EstimatorConfig, OptimizerConfig, PolicyConfig
+from pgrun.config import load
+from pgrun.core.distributions import Categorical, DiagGaussian
 from pgrun.envs import ENVS, make_env
-from pgrun.policies import gaussian_linear, make_critic, make_policy, mlp, onehot_state_features, softmax_linear
+from pgrun.train.build import build, make_policy
+from pgrun.core.policies import gaussian_linear, make_critic, mlp, onehot_state_features, softmax_linear
 
 
 def np_softmax(z):
@@ -159,7 +160,7 @@ def test_softmax_linear_log_prob_matches_formula():
 
 def test_softmax_linear_with_env_features():
     env = make_env("Particle")
-    policy = make_policy(OmegaConf.structured(PolicyConfig(name="softmax_linear", features="env")), env)
+    policy = make_policy(PolicyConfig(name="softmax_linear", features="env"), env)
     params = policy.init(jax.random.PRNGKey(0))
     assert params["theta"].shape == (6,)  # [x, y, 1] ⊗ d_a
     # θ = -[1, 0, 0, 1, 0, 0]: logit_a = -d_a · (x, y), so the most likely direction points at the goal
@@ -270,7 +271,7 @@ def test_every_env_has_a_valid_policy_of_each_kind():
 @pytest.mark.parametrize("env_name,family,features", COMBOS)
 def test_make_policy_on_env(env_name, family, features):
     env = make_env(env_name)
-    cfg = OmegaConf.structured(PolicyConfig(name=family, features=features, hidden=[8]))
+    cfg = PolicyConfig(name=family, features=features, hidden=[8])
     policy = make_policy(cfg, env)
     params = policy.init(jax.random.PRNGKey(0))
     obs_dim = int(np.prod(env.observation_space.shape))
@@ -293,23 +294,21 @@ def test_make_policy_on_env(env_name, family, features):
 
 
 def _cfg(env, policy, features="onehot_state"):
-    return OmegaConf.structured(Config(env=EnvConfig(name=env), policy=PolicyConfig(name=policy, features=features),
-                                       estimator=EstimatorConfig(name="baseline"),
-                                       optimizer=OptimizerConfig(name="adam")))
+    return load(Config(env=EnvConfig(name=env), policy=PolicyConfig(name=policy, features=features),
+                       estimator=EstimatorConfig(name="baseline"), optimizer=OptimizerConfig(name="adam")))
 
 
 @pytest.mark.parametrize("env_name,family,features", list(itertools.product(
     sorted(ENVS), ["softmax_linear", "gaussian_linear", "mlp"], ["onehot_state", "env"])))
 def test_validate_accepts_exactly_the_valid_combinations(env_name, family, features):
-    env = make_env(env_name)
     cfg = _cfg(env_name, family, features)
     valid = (env_name, family, features) in COMBOS or (family != "softmax_linear" and
                                                       (env_name, family, "onehot_state") in COMBOS)
     if valid:
-        validate(cfg, env)
+        build(cfg)
     else:
         with pytest.raises(ConfigError, match="valid choices") as e:
-            validate(cfg, env)
+            build(cfg)
         assert f"env={env_name}" in str(e.value) or "policy.features=env" in str(e.value)
 
 
@@ -319,7 +318,7 @@ def test_mlp_matches_a_plain_flax_mlp(out):
     nn.Dense stack: same parameter names and values, outputs, and gradients, vmapped over seeds."""
     import flax.linen as nn
 
-    from pgrun.policies import MLP
+    from pgrun.core.policies import MLP
 
     class Reference(nn.Module):
         @nn.compact

@@ -1,4 +1,4 @@
-"""PPO's clipped surrogate and the adaptive KL penalty (pgrun.ppo), and PPO runs through make_train.
+"""PPO's clipped surrogate and the adaptive KL penalty (pgrun.core.ppo), and PPO runs through make_train.
 
 Checks: L^CLIP, its gradient and the clip fraction on a hand-computed batch; the k3 KL
 estimate; β's ×2 / ÷2 rule; minibatch splitting; early stopping on target_kl; one short
@@ -15,21 +15,17 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
-from hydra import compose, initialize_config_dir
 
-from pgrun.config import register_configs
-from pgrun.minibatches import split_columns, split_transitions
-from pgrun.ppo import adapt_kl_beta, approx_kl, clipped_surrogate
-from pgrun.train import init_seeds, make_train
+from helpers import make_config
+
+from pgrun.core.minibatches import split_columns, split_transitions
+from pgrun.core.ppo import adapt_kl_beta, approx_kl, clipped_surrogate
+from pgrun.train.program import init_seeds, make_train
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = str(ROOT / "configs")
-register_configs()
 
 
-def make_cfg(*overrides):
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        return compose("config", overrides=list(overrides))
 
 
 def test_clipped_surrogate_by_hand():
@@ -78,7 +74,7 @@ def test_minibatch_splits_partition_the_batch():
 
 
 def test_ppo_learns_cartpole_in_steps_mode_and_logs_diagnostics():
-    cfg = make_cfg("estimator=ppo", "env=CartPole", "iterations=15", "log_every=15", "num_envs=8",
+    cfg = make_config("estimator=ppo", "env=CartPole", "iterations=15", "log_every=15", "num_envs=8",
                    "num_steps=128", "policy.hidden=[32,32]", "estimator.critic_hidden=[32,32]",
                    "estimator.target_kl=0.05")
     tr = make_train(cfg)
@@ -101,7 +97,7 @@ def test_ppo_learns_cartpole_in_steps_mode_and_logs_diagnostics():
 def test_kl_penalty_adapts_beta_and_target_kl_stops_early():
     """kl_penalty with a tiny KL target: β follows the ×2 / ÷2 rule; with target_kl the iteration
     stops once the estimated KL(old ‖ new) exceeds it (fewer than epochs x minibatches steps)."""
-    cfg = make_cfg("estimator=kl_penalty", "env=CartPole", "iterations=6", "log_every=6", "num_envs=4",
+    cfg = make_config("estimator=kl_penalty", "env=CartPole", "iterations=6", "log_every=6", "num_envs=4",
                    "num_steps=64", "policy.hidden=[16]", "estimator.kl_target=0.0005", "estimator.epochs=8",
                    "optimizer.lr=0.01", "estimator.target_kl=0.002")
     tr = make_train(cfg)

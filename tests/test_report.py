@@ -5,8 +5,9 @@ import json
 import jax.numpy as jnp
 import pytest
 
-from pgrun import gradients, report
-from pgrun.report import ReportFailed, lecture_report
+from pgrun.lab import gradients
+from pgrun.report import lecture_report as report
+from pgrun.report.lecture_report import ReportFailed, lecture_report
 
 # small sizes: the same claims, fewer batches; the Chain section with the two causality estimators
 SMALL = {"chain_batches": 200, "bootstrap": 300, "chain_estimators": ("reinforce", "reward_to_go"),

@@ -1,4 +1,4 @@
-"""Returns and advantages (pgrun.returns) against hand-computed values and a plain-loop reference.
+"""Returns and advantages (pgrun.core.returns) against hand-computed values and a plain-loop reference.
 
 The spec is notes 03/04: G_t = Σ_{k=t}^{end of episode} γ^{k-t} r_k (reward-to-go), G(τ) = Σ_t γ^t r_t,
 and GAE(λ): δ_t = r_t + γ·(1 - terminated_t)·V(s_{t+1}) - V(s_t), A_t = Σ_{k=t}^{end} (γλ)^{k-t} δ_k.
@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from pgrun.returns import gae, reward_to_go, total_return
+from pgrun.core.returns import gae, reward_to_go, total_return
 
 
 def f32(x):

@@ -1,4 +1,4 @@
-"""Fixed-horizon sampling (pgrun.rollout_steps) and GAE's bootstrapping in steps mode.
+"""Fixed-horizon sampling (pgrun.rollout.steps) and GAE's bootstrapping in steps mode.
 
 Checks: a hand-built [T, B] batch whose GAE(λ) is computed by hand (truncation and the batch's
 end bootstrap V(next_obs), termination does not); auto-reset, pre-reset next_obs, the step
@@ -10,10 +10,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from pgrun.envs import make_env
-from pgrun.estimators import compute_advantages
-from pgrun.policies import make_critic, mlp
-from pgrun.rollout import Batch
-from pgrun.rollout_steps import EpisodeStats, episode_metrics, init_env_carry, initial_episode_metrics, rollout_steps
+from pgrun.core.estimators import compute_advantages
+from pgrun.core.policies import make_critic, mlp
+from pgrun.core.batch import Batch
+from pgrun.rollout.steps import EpisodeStats, episode_metrics, init_env_carry, initial_episode_metrics, rollout_steps
 
 
 def hand_batch():

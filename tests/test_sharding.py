@@ -13,7 +13,7 @@ import os
 import pytest
 from scale_helpers import config, pgrun, read_rows
 
-from pgrun.run import run
+from pgrun.runner.loop import run
 
 ARGS = ["env=Bandit", "policy=softmax_linear", "estimator=value_baseline", "num_seeds=3", "iterations=6",
         "episodes_per_iteration=4", "log_every=3", "progress=false", "sweep.optimizer.lr=[0.05,0.2]"]

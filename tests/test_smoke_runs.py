@@ -1,5 +1,5 @@
 """CI smoke runs: every registered env and two gymnasium ids train 2 iterations through
-`pgrun.run.run` (in-process, tiny budgets) and write finite metrics; the `env=gym:<id>`
+`pgrun.runner.loop.run` (in-process, tiny budgets) and write finite metrics; the `env=gym:<id>`
 error paths end in a one-paragraph ConfigError (exit 2 from the CLI).
 
 Compiled programs go to the persistent cache (PGRUN_CACHE_DIR, else ~/.cache/pgrun/jax),
@@ -16,28 +16,22 @@ import subprocess
 import sys
 
 import gymnasium
-import numpy as np
 import pytest
-from hydra import compose, initialize_config_dir
 
-from pgrun.cli import CONFIG_DIR, expand_gym_env
-from pgrun.config import ConfigError
+from helpers import make_config
+
+from pgrun.cli import expand_gym_env
+from pgrun.errors import ConfigError
 from pgrun.envs import ENVS
-from pgrun.run import enable_compilation_cache, run
+from pgrun.runner.loop import run
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ["num_seeds=2", "iterations=2", "episodes_per_iteration=2", "log_every=1", "progress=false",
         "policy.hidden=[8]", "estimator.critic_hidden=[8]"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _cache():
-    enable_compilation_cache()
-
-
-def make_cfg(*overrides: str):
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        return compose("config", overrides=expand_gym_env([*TINY, *overrides]))
+def tiny_config(*overrides: str):
+    return make_config(*TINY, *overrides)
 
 
 def check_outputs(out_dir, iterations=2, seeds=2) -> list[dict]:
@@ -75,7 +69,7 @@ def test_smoke_table_covers_every_registered_env():
 @pytest.mark.parametrize("name", sorted(SMOKE))
 def test_registered_env_runs(name, tmp_path):
     estimator = "actor_critic" if name in ("Acrobot", "Pendulum") else "baseline"
-    run(make_cfg(f"env={name}", f"estimator={estimator}", *SMOKE[name]), str(tmp_path))
+    run(tiny_config(f"env={name}", f"estimator={estimator}", *SMOKE[name]), str(tmp_path))
     check_outputs(tmp_path)
 
 
@@ -86,17 +80,17 @@ def test_registered_env_runs(name, tmp_path):
 def test_gym_env_runs_and_is_deterministic(overrides, tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
     a.mkdir(), b.mkdir()
-    run(make_cfg(*overrides), str(a))
+    run(tiny_config(*overrides), str(a))
     rows = check_outputs(a)
     assert all(float(r["length_mean"]) <= 30 for r in rows)
-    run(make_cfg(*overrides), str(b))
+    run(tiny_config(*overrides), str(b))
     again = check_outputs(b)
     drop = lambda rs: [{k: v for k, v in r.items() if k != "wall_s"} for r in rs]  # noqa: E731
     assert drop(rows) == drop(again)
 
 
 def test_gym_env_with_discrete_observations_runs(tmp_path):
-    run(make_cfg("env=gym:FrozenLake-v1", "policy=softmax_linear", "estimator=reward_to_go"), str(tmp_path))
+    run(tiny_config("env=gym:FrozenLake-v1", "policy=softmax_linear", "estimator=reward_to_go"), str(tmp_path))
     check_outputs(tmp_path)
 
 
@@ -112,7 +106,7 @@ def test_gym_env_with_discrete_observations_runs(tmp_path):
 ])
 def test_gym_config_errors(overrides, phrases, tmp_path):
     with pytest.raises(ConfigError) as e:
-        run(make_cfg(*overrides), str(tmp_path))
+        run(tiny_config(*overrides), str(tmp_path))
     for p in phrases:
         assert p in str(e.value)
 
@@ -134,7 +128,7 @@ def test_unsupported_action_space_is_a_config_error(space, tmp_path):
         gymnasium.register(gid, entry_point=lambda: _ToyEnv(space), max_episode_steps=5)
     for policy in ("mlp", "softmax_linear", "gaussian_linear"):
         with pytest.raises(ConfigError, match=f"{type(space).__name__}.*action space"):
-            run(make_cfg(f"env=gym:{gid}", f"policy={policy}"), str(tmp_path))
+            run(tiny_config(f"env=gym:{gid}", f"policy={policy}"), str(tmp_path))
 
 
 def test_expand_gym_env():

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from scale_helpers import config, read_rows, without
 
-from pgrun.config import ConfigError, validate
-from pgrun.run import run
-from pgrun.sweep import init_runs, learning_rate, make_layout
-from pgrun.train import make_train
+from pgrun.errors import ConfigError
+from pgrun.runner.loop import run
+from pgrun.train.sweep import init_runs, learning_rate, make_layout
+from pgrun.train.program import make_train
 
 
 def test_grid_is_point_major_over_shared_seeds():
@@ -35,7 +35,7 @@ def test_grid_is_point_major_over_shared_seeds():
 ])
 def test_bad_sweeps_are_config_errors(override, words):
     with pytest.raises(ConfigError) as e:
-        validate(config(override))
+        config(override)  # load validates
     for w in words:
         assert w in str(e.value)
 
@@ -98,7 +98,6 @@ def test_kl_beta_is_sweepable_with_a_kl_penalty_only():
     """sweep.estimator.kl_beta sets each run's initial β (state.extra); β = 0 stays 0 (no penalty)."""
     base = ("env=Bandit", "estimator=is_per_decision", "estimator.constraint=kl_penalty", "estimator.epochs=2")
     cfg = config(*base, "sweep.estimator.kl_beta=[0.0,0.5]")
-    validate(cfg)
     lay, trainer = make_layout(cfg), make_train(cfg)
     keys = np.stack([np.asarray(jax.random.PRNGKey(s)) for s in lay.run_seeds])
     state = init_runs(trainer, keys, lay.values())
@@ -107,6 +106,6 @@ def test_kl_beta_is_sweepable_with_a_kl_penalty_only():
     assert np.asarray(m["kl_beta"])[:2].max() == 0.0 and np.asarray(new.extra["kl_beta"])[:2].max() == 0.0
     assert np.asarray(m["kl_beta"])[2:].min() > 0.0
     with pytest.raises(ConfigError, match="no KL penalty"):
-        validate(config(*base, "estimator.constraint=none", "sweep.estimator.kl_beta=[0.0,1.0]"))
+        config(*base, "estimator.constraint=none", "sweep.estimator.kl_beta=[0.0,1.0]")
     with pytest.raises(ConfigError, match=">= 0"):
-        validate(config(*base, "sweep.estimator.kl_beta=[-1.0]"))
+        config(*base, "sweep.estimator.kl_beta=[-1.0]")

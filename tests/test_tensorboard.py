@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scale_helpers import config, read_rows
 
-from pgrun.run import run
+from pgrun.runner.loop import run
 
 EventAccumulator = pytest.importorskip(
     "tensorboard.backend.event_processing.event_accumulator").EventAccumulator

@@ -1,4 +1,4 @@
-"""The training program (pgrun.train) and the host loop (pgrun.run): it learns, it compiles once,
+"""The training program (pgrun.train.program) and the host loop (pgrun.runner.loop): it learns, it compiles once,
 it is deterministic, and the NaN guard stops a diverging run with the earlier metrics kept."""
 
 import csv
@@ -10,21 +10,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from hydra import compose, initialize_config_dir
 from scipy import stats
 
-from pgrun.cli import CONFIG_DIR
-from pgrun.config import register_configs
-from pgrun.metrics import COLUMNS
-from pgrun.run import TrainingDiverged, run
-from pgrun.train import init_seeds, make_train
+from helpers import make_config
 
-register_configs()
+from pgrun.runner.metrics import COLUMNS
+from pgrun.runner.loop import TrainingDiverged, run
+from pgrun.train.program import init_seeds, make_train
 
 
-def make_cfg(*overrides):
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        return compose(config_name="config", overrides=list(overrides))
+
 
 
 def read_csv(path):
@@ -43,7 +38,7 @@ LEARN = ["env=CartPole", "policy=softmax_linear", "estimator=baseline", "optimiz
 
 @pytest.fixture(scope="module")
 def trained():
-    cfg = make_cfg(*LEARN)
+    cfg = make_config(*LEARN)
     trainer = make_train(cfg)
     traces = {"chunk": 0}
 
@@ -116,7 +111,7 @@ def small_runs(tmp_path_factory):
     out = {}
     for name, extra in [("a", ["seed=0"]), ("b", ["seed=0"]), ("c", ["seed=7"])]:
         d = tmp_path_factory.mktemp(f"run_{name}")
-        summary = run(make_cfg(*SMALL, *extra), str(d))
+        summary = run(make_config(*SMALL, *extra), str(d))
         out[name] = {"rows": read_csv(d / "metrics.csv"), "summary": summary,
                      "summary_file": json.loads((d / "summary.json").read_text())}
     return out
@@ -175,7 +170,7 @@ def diverged(tmp_path_factory):
     rows of that chunk must be cut at it."""
     d = tmp_path_factory.mktemp("diverged")
     with pytest.raises(TrainingDiverged) as e:
-        run(make_cfg(*DIVERGE, "log_every=3"), str(d))
+        run(make_config(*DIVERGE, "log_every=3"), str(d))
     return str(e.value), read_csv(d / "metrics.csv"), json.loads((d / "summary.json").read_text())
 
 

@@ -1,4 +1,4 @@
-"""TRPO's pieces (pgrun.trpo) and the hard KL constraint in a run.
+"""TRPO's pieces (pgrun.core.trpo) and the hard KL constraint in a run.
 
 Checks: conjugate gradient against a dense solve; Fisher-vector products against the dense
 Hessian of the mean KL and the analytic Fisher E[∇log π ∇log πᵀ]; the natural step sits on
@@ -14,16 +14,14 @@ import jax.numpy as jnp
 import numpy as np
 from hydra import compose, initialize_config_dir
 
-from pgrun.config import register_configs
-from pgrun.offpolicy import mean_kl
-from pgrun.policies import softmax_linear
-from pgrun.ppo import ratio_surrogate
-from pgrun.train import init_seeds, make_train
-from pgrun.trpo import (backtracking_line_search, conjugate_gradient, fisher_vector_product, natural_step,
+from pgrun.core.offpolicy import mean_kl
+from pgrun.core.policies import softmax_linear
+from pgrun.core.ppo import ratio_surrogate
+from pgrun.train.program import init_seeds, make_train
+from pgrun.core.trpo import (backtracking_line_search, conjugate_gradient, fisher_vector_product, natural_step,
                         trpo_step)
 
 CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "configs")
-register_configs()
 MAX_KL = 0.01
 
 

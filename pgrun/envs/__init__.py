@@ -1,43 +1,12 @@
-"""Environment registry: config name -> PGEnv class."""
+"""Environments: pure-JAX envs (gymnasium FuncEnv + PGEnv facts), the registry and adapters
+(gymnasium on the host, any FuncEnv). Importing it registers pgrun's envs with gymnasium
+(`gymnasium.make("pgrun/CartPole-v1")`); cheap, no env is built."""
 
 from __future__ import annotations
 
 from pgrun.envs.base import PGEnv, Step, reset, step
-from pgrun.envs.acrobot import Acrobot
-from pgrun.envs.bandit import Bandit
-from pgrun.envs.cartpole import CartPole
-from pgrun.envs.chain import Chain
-from pgrun.envs.mountain_car import MountainCar, MountainCarContinuous
-from pgrun.envs.particle import Particle, ParticleContinuous
-from pgrun.envs.pendulum import Pendulum
-
-ENVS: dict[str, type[PGEnv]] = {
-    cls.name: cls for cls in (CartPole, Acrobot, MountainCar, MountainCarContinuous, Pendulum,
-                              Bandit, Particle, ParticleContinuous, Chain)
-}
-
-
-def make_env(name: str) -> PGEnv:
-    """Instantiate the env registered as `name` (raises KeyError listing valid names).
-
-    `gym:<id>` gives a `HostEnv` (pgrun/envs/host.py): any gymnasium env, stepped on the host;
-    `func:<module>:<Class>` any gymnasium FuncEnv, in JAX like pgrun's own (pgrun/envs/external.py).
-    """
-    if name.startswith("gym:"):
-        from pgrun.envs.host import make_host_env
-
-        return make_host_env(name[len("gym:"):])
-    if name.startswith("func:"):
-        from pgrun.envs.external import make_func_env
-
-        return make_func_env(name[len("func:"):])
-    if name not in ENVS:
-        raise KeyError(f"env={name} is not a known environment; valid choices: {sorted(ENVS)}")
-    return ENVS[name]()
-
-
-# cheap (no env is built): makes gymnasium.make("pgrun/CartPole-v1") etc. available
-from pgrun.envs.gym_register import register_all  # noqa: E402
+from pgrun.envs.gym_register import register_all
+from pgrun.envs.registry import ENVS, make_env
 
 register_all()
 

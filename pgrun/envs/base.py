@@ -16,6 +16,8 @@ import jax
 import jax.numpy as jnp
 from gymnasium.experimental.functional import FuncEnv
 
+from pgrun.errors import UnknownKeyError
+
 
 class PGEnv(FuncEnv):
     """A pure-JAX functional env with the facts the runner needs.
@@ -45,7 +47,7 @@ class PGEnv(FuncEnv):
         valid = sorted(f for f in params.__dataclass_fields__ if not f.startswith("_"))
         unknown = sorted(set(overrides) - set(valid))
         if unknown:
-            raise KeyError(
+            raise UnknownKeyError(
                 f"env.params: unknown key(s) {unknown} for env {self.name}; "
                 f"valid keys: {valid}"
             )

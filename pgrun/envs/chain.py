@@ -27,7 +27,7 @@ has J = 9.64). Exact gradient ascent from θ = 0 with the tabular softmax (logit
 in the walk-left mode at J = 3.21.
 
 Rewards are per-(s, a) (paid for the action taken, whatever the slip), so the params are
-exactly the tables `pgrun.exact` needs: params is a `pgrun.exact.TabularMDP` (P [S,A,S],
+exactly the tables `pgrun.core.exact` needs: params is a `pgrun.core.exact.TabularMDP` (P [S,A,S],
 R [S,A], rho0 [S], terminal [S]) and `exact_J(params, π, γ, Chain.max_episode_steps)` is
 the exact expected return of the episodes the runner samples.
 """
@@ -42,8 +42,9 @@ import jax.numpy as jnp
 import numpy as np
 from gymnasium import spaces
 
+from pgrun.core.exact import TabularMDP
 from pgrun.envs.base import PGEnv
-from pgrun.exact import TabularMDP
+from pgrun.errors import UnknownKeyError
 
 NUM_STATES = 12
 NUM_ACTIONS = 3
@@ -103,7 +104,7 @@ class Chain(PGEnv):
         valid = sorted(inspect.signature(chain_mdp).parameters)
         unknown = sorted(set(overrides) - set(valid))
         if unknown:
-            raise KeyError(
+            raise UnknownKeyError(
                 f"env.params: unknown key(s) {unknown} for env {self.name}; "
                 f"valid keys: {valid}"
             )

@@ -12,7 +12,7 @@ import importlib
 
 from gymnasium.experimental.functional import FuncEnv
 
-from pgrun.config import ConfigError
+from pgrun.errors import ConfigError
 from pgrun.envs.base import PGEnv
 
 

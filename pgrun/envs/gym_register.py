@@ -14,7 +14,7 @@ import gymnasium
 import jax
 from gymnasium.envs.functional_jax_env import FunctionalJaxEnv
 
-from pgrun.envs import ENVS, make_env
+from pgrun.envs.registry import ENVS, make_env
 
 
 def gym_id(name: str) -> str:

@@ -2,7 +2,7 @@
 
 `HostEnv` carries the facts the trainer reads from a `PGEnv` (name, observation/action
 space, max_episode_steps, solved_threshold), taken from the gymnasium spec and one
-instance, and builds the vector env `pgrun.host_rollout` steps. Observations reach the
+instance, and builds the vector env `pgrun.rollout.host` steps. Observations reach the
 policy flattened to float32 [obs_dim] (`gymnasium.spaces.flatten_space`: Box reshaped,
 Discrete one-hot, Tuple/Dict concatenated); actions must be Discrete or Box.
 """
@@ -17,18 +17,9 @@ import gymnasium
 import numpy as np
 from gymnasium import spaces
 
-from pgrun.config import ConfigError
+from pgrun.errors import ConfigError
 
 GYM_PREFIX = "gym:"
-
-
-def is_host_config(cfg) -> bool:
-    """True when cfg selects a gymnasium env on the host (env=gym, env.name = gym:<id>)."""
-    name = str(cfg.env.name)
-    if name in (GYM_PREFIX, GYM_PREFIX + "None"):  # env=gym without env.id
-        raise ConfigError("env=gym needs a gymnasium id: env=gym:<id> (or env=gym env.id=<id>), "
-                          "e.g. env=gym:CartPole-v1.")
-    return name.startswith(GYM_PREFIX)
 
 
 def _cannot_make(gym_id: str, err: Exception) -> ConfigError:

@@ -1,0 +1,41 @@
+"""Where pgrun's Hydra configs live, and composing them in-process (no Hydra app, no output dir).
+
+`compose(overrides)` runs `hydra.compose("config", overrides)` over `config_dir()` with the
+typed schemas of `register_configs()`, as the `pgrun` command line would; `load` then turns
+the result into a validated `Config`.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+from hydra import compose as hydra_compose
+from hydra import initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import DictConfig
+
+from pgrun.config.schema import register_configs
+
+
+def config_dir() -> str:
+    """The configs of *this* pgrun: the checkout's configs/ when run from source (so a worktree
+    does not pick up another checkout's configs through an editable install), else the package's."""
+    source = Path(__file__).resolve().parents[2] / "configs"
+    if (source / "config.yaml").is_file() and (source / "env").is_dir():
+        return str(source)
+    return str(resources.files("pgrun.configs"))
+
+
+def compose(overrides: list[str] | tuple[str, ...] = ()) -> DictConfig:
+    """The pgrun config with Hydra-style `overrides` applied (e.g. ["env=Bandit", "seed=3"]).
+
+    As on the `pgrun` command line, `env.params.<name>=v` adds a key to the (empty by
+    default) env.params dict.
+    """
+    overrides = [("++" + o) if o.startswith("env.params.") else o for o in overrides]
+    register_configs()
+    if GlobalHydra.instance().is_initialized():
+        GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
+        return hydra_compose("config", overrides=list(overrides))

@@ -1,0 +1,165 @@
+"""The typed config: dataclass schemas registered in Hydra's ConfigStore, and the check of key names.
+
+The schemas are the single description of every key; `pgrun.config.load` turns a composed
+`DictConfig` into these dataclasses once, validated.
+"""
+
+from __future__ import annotations
+
+import difflib
+import typing
+import warnings
+import dataclasses
+from dataclasses import dataclass, field, is_dataclass
+from typing import Any, Dict, List, Optional
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING, OmegaConf
+
+
+
+@dataclass
+class EnvConfig:
+    name: str = MISSING
+    max_episode_steps: Optional[int] = None  # None: the env's own time limit
+    params: Dict[str, Any] = field(default_factory=dict)  # physics overrides, e.g. gravity
+    id: Optional[str] = None  # env=gym only: the gymnasium id (env=gym:<id> sets it)
+    vectorization_mode: str = "sync"  # env=gym only: gymnasium vector env, sync | async
+
+
+@dataclass
+class PolicyConfig:
+    name: str = MISSING  # softmax_linear | gaussian_linear | mlp
+    features: str = "onehot_state"  # softmax_linear: onehot_state | env
+    hidden: List[int] = field(default_factory=lambda: [64, 64])
+    activation: str = "tanh"
+    init_sigma: float = 1.0  # Gaussian policies: initial (or fixed) standard deviation
+    learn_sigma: bool = True  # gaussian_linear: learn σ too, or only θ
+
+
+@dataclass
+class EstimatorConfig:
+    name: str = MISSING
+    weight: str = "reward_to_go"  # total_return | reward_to_go | gae
+    baseline: str = "none"  # none | batch_mean | batch_mean_time | value
+    gae_lambda: float = 0.95
+    normalize_advantages: bool = False
+    entropy_coef: float = 0.0
+    critic_lr: float = 1e-3
+    critic_hidden: List[int] = field(default_factory=lambda: [64, 64])
+    critic_updates: int = 1  # critic gradient steps per iteration
+    # -- reusing a batch (notes 04, off-policy): see pgrun.core.offpolicy / pgrun.train.offpolicy
+    rollout: str = "episodes"  # episodes (whole episodes, padded) | steps (num_envs x num_steps, auto-reset)
+    correction: str = "none"  # none (ratio ≈ 1) | trajectory | per_decision | clip (PPO)
+    constraint: str = "none"  # none | kl_penalty (β·KL, adaptive β) | trust_region (TRPO)
+    epochs: int = 1  # passes over each batch
+    minibatches: int = 1  # optimizer steps per pass (the batch split into equal parts)
+    clip_weight: Optional[float] = None  # IS weight truncation min(w, c); None: off
+    clip_eps: float = 0.2  # PPO: ratio clipped to [1 - ε, 1 + ε]
+    target_kl: Optional[float] = None  # stop an iteration's updates once KL(old‖new) > this; None: off
+    value_coef: Optional[float] = None  # V_φ trained jointly with π on each minibatch by the policy's
+    #                                     optimizer, loss + value_coef·V-loss; None: V_φ's own optimizer
+    kl_beta: float = 1.0  # kl_penalty: initial β
+    kl_target: float = 0.01  # kl_penalty: δ that β is adapted toward
+    max_kl: float = 0.01  # trust_region: δ, the bound on the mean KL(old‖new) of an accepted step
+    cg_iters: int = 10  # trust_region: conjugate-gradient iterations
+    cg_damping: float = 0.1  # trust_region: F + damping·I
+    backtrack_iters: int = 10  # trust_region: line-search candidates
+    backtrack_coef: float = 0.8  # trust_region: step shrink factor per candidate
+
+
+@dataclass
+class OptimizerConfig:
+    name: str = MISSING  # adam | sgd
+    lr: float = 1e-2
+    max_grad_norm: Optional[float] = None  # global-norm clipping; None: off
+    schedule: str = "constant"  # constant | linear | cosine (step size decays to 0 over the run)
+
+
+@dataclass
+class LoggerConfig:
+    tensorboard: bool = False  # also write TensorBoard event files under <run dir>/tensorboard/
+
+
+@dataclass
+class Config:
+    env: EnvConfig = MISSING
+    policy: PolicyConfig = MISSING
+    estimator: EstimatorConfig = MISSING
+    optimizer: OptimizerConfig = MISSING
+    seed: int = 0
+    num_seeds: int = 8
+    iterations: int = 100
+    episodes_per_iteration: int = 16
+    gamma: float = 0.99
+    log_every: int = 10  # iterations per compiled chunk: metrics are written after each
+    progress: bool = True
+    num_envs: int = 16  # estimator.rollout=steps: envs stepped in parallel (batch columns)
+    num_steps: int = 128  # estimator.rollout=steps: steps per env per iteration (batch rows)
+    # vmapped hyperparameter grid, e.g. sweep.optimizer.lr=[1e-3,1e-2]: all points x seeds in one program
+    sweep: Dict[str, Any] = field(default_factory=dict)
+    checkpoint_every: Optional[int] = 100  # iterations between checkpoints (chunk boundaries); 0/null: end only
+    resume: Optional[str] = None  # a run directory to continue from its latest checkpoint
+    overwrite: bool = False  # allow writing into a directory that already holds another run's metrics
+    logger: LoggerConfig = field(default_factory=LoggerConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain containers, as stored in summary.json and checkpoints (Hydra's `to_container`)."""
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class EvalConfig:
+    """Options of `pgrun-eval <run dir> key=value ...` (parsed with OmegaConf, not Hydra)."""
+
+    episodes: int = 10  # episodes per run, for each of the stochastic and the greedy policy
+    seed: int = 0  # PRNG seed of the evaluation episodes (apart from the training seeds)
+    video: bool = False  # also render episodes to <run dir>/videos/
+    video_format: str = "gif"  # gif (Pillow) | mp4 (imageio-ffmpeg)
+    video_policy: str = "greedy"  # greedy (dist.mode()) | stochastic
+    video_seeds: int = 1  # render the first k seeds of every sweep point
+    fps: int = 30
+
+
+
+
+# configs/hydra/launcher/{joblib,submitit_*}.yaml deliberately shadow the launcher plugins' configs and
+# are validated against their schemas; Hydra 1.3 still does this but warns that it is deprecated.
+# (Here, not in cli.py: launcher workers unpickle the task function and import this module, not cli.)
+warnings.filterwarnings("ignore", message="(?s).*is validated against ConfigStore schema with the same name")
+
+
+def register_configs() -> None:
+    cs = ConfigStore.instance()
+    node = OmegaConf.structured(Config)
+    OmegaConf.set_struct(node.sweep, False)  # sweep.<any key>=[...] without Hydra's `+`
+    cs.store(name="base_config", node=node)
+    cs.store(group="env", name="base_env", node=EnvConfig)
+    cs.store(group="policy", name="base_policy", node=PolicyConfig)
+    cs.store(group="estimator", name="base_estimator", node=EstimatorConfig)
+    cs.store(group="optimizer", name="base_optimizer", node=OptimizerConfig)
+
+
+def unknown_key_message(dotted: str) -> str | None:
+    """A one-paragraph error when `dotted` (e.g. `itrations`, `optimizer.lrr`) is not a key
+    of the Config schema, naming the closest valid keys; None when it is one. Keys under a
+    free-form dict (`sweep.*`, `env.params.*`) are not checked here."""
+    node, path = Config, []
+    for part in dotted.split("."):
+        if not (isinstance(node, type) and is_dataclass(node)):
+            if typing.get_origin(node) in (dict, typing.Dict) or node is typing.Any:
+                return None  # a dict: any key
+            return (f"{dotted} is not a config key: {'.'.join(path)} is a single value "
+                    f"({getattr(node, '__name__', node)}), not a group of keys.")
+        hints = typing.get_type_hints(node)
+        if part not in hints:
+            where = ".".join(path)
+            choices = sorted(hints)
+            close = difflib.get_close_matches(part, choices, n=1)
+            hint = f" Did you mean {'.'.join([*path, close[0]])}?" if close else ""
+            return (f"{dotted} is not a config key: {where + ' has' if where else 'the config has'} no "
+                    f"'{part}'.{hint} Valid keys{' of ' + where if where else ''}: {', '.join(choices)}.")
+        node, path = hints[part], [*path, part]
+        if typing.get_origin(node) is typing.Union:  # Optional[X]
+            node = next(a for a in typing.get_args(node) if a is not type(None))
+    return None

@@ -1,0 +1,34 @@
+"""The errors pgrun raises for its users: the bottom layer, importing nothing from pgrun.
+
+Each is raised where the problem is found and mapped to an exit status by `pgrun.cli`
+(ConfigError 2, TrainingDiverged 3); no caller matches on message text.
+"""
+
+from __future__ import annotations
+
+
+class ConfigError(ValueError):
+    """A config that cannot run; the message is one paragraph for the user."""
+
+
+class UnknownKeyError(ConfigError, KeyError):
+    """A name that is not one of the valid choices (an env, an `env.params` key): a ConfigError,
+    and a KeyError for callers that look a name up."""
+
+    __str__ = Exception.__str__  # KeyError would quote the paragraph
+
+
+class RunDirExists(ConfigError):
+    """The output directory holds another run's metrics and neither resume nor overwrite is set."""
+
+
+class TrainingDiverged(RuntimeError):
+    """Loss, gradient or parameters became NaN/Inf; metrics up to that iteration are kept."""
+
+    @classmethod
+    def at(cls, iteration: int, where: str, metrics_path: str) -> "TrainingDiverged":
+        """The user's message: which iteration and run, where the earlier metrics are, what to try."""
+        return cls(
+            f"training diverged: loss, gradient or parameters became NaN/Inf at iteration {iteration} "
+            f"({where}); metrics of iterations 1..{iteration - 1} are kept in {metrics_path}. "
+            "Try a smaller optimizer.lr or set optimizer.max_grad_norm.")

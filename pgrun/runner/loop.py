@@ -1,0 +1,135 @@
+"""The host loop: compile once, run chunk after chunk, write metrics, guard against NaN."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+import jax
+import numpy as np
+from tqdm import tqdm
+
+from pgrun.config.schema import Config
+from pgrun.errors import TrainingDiverged
+from pgrun.runner.checkpoint import Checkpointer, read_meta
+from pgrun.runner.checkpoint import restore as restore_checkpoint
+from pgrun.runner.host_loop import run_host
+from pgrun.runner.interrupt import DeferredInterrupt
+from pgrun.runner.metrics import COLUMNS, MetricsWriter, rows_from_chunk, versions, write_json
+from pgrun.runner.rundir import check_resume_config, truncate_metrics
+from pgrun.runner.rundir import prepare as prepare_run_dir
+from pgrun.runner.summary import final_figures, history
+from pgrun.runner.tensorboard import TensorBoardLogger
+from pgrun.train.build import build, is_host_env
+from pgrun.train.program import make_train
+from pgrun.train.sharding import pad_runs, place, run_sharding, unpad_runs
+from pgrun.train.sweep import init_runs, make_layout
+
+
+def run(cfg: Config, out_dir: str) -> dict:
+    """Train every sweep point x cfg.num_seeds seeds in one compiled program (the run axis sharded
+    over the devices); write metrics.csv, checkpoints/ and summary.json in out_dir, or continue the
+    run in cfg.resume. `cfg` comes from `pgrun.config.load` (validated). Raises ConfigError
+    (RunDirExists) before anything runs."""
+    parts = build(cfg)
+    resume = bool(cfg.resume)
+    if resume:
+        check_resume_config(cfg, read_meta(str(cfg.resume))["config"])
+    out_dir = prepare_run_dir(cfg, out_dir)
+    if is_host_env(cfg):  # env=gym:<id>: gymnasium stepped on the host (runner/host_loop.py)
+        return run_host(cfg, out_dir, parts)
+    trainer = make_train(cfg, parts)
+    layout = make_layout(cfg)
+    seeds, n_runs = layout.run_seeds, layout.num_runs
+    sharding, padded = run_sharding(n_runs)
+    keys = pad_runs(np.stack([np.asarray(jax.random.PRNGKey(s)) for s in seeds]), padded)
+    values = pad_runs(layout.values(), padded)
+    shard_out = {"out_shardings": sharding} if sharding is not None else {}
+    shard_in = {"in_shardings": (sharding,)} if sharding is not None else {}
+    metrics_path = os.path.join(out_dir, "metrics.csv")
+    columns = layout.columns(COLUMNS)
+
+    t0 = time.perf_counter()
+    state = place(init_runs(trainer, keys, values), sharding)  # on one device, then sharded
+    start, wall0, returns_by_iter = 0, 0.0, []
+    if resume:
+        host, meta = restore_checkpoint(out_dir, unpad_runs(state, n_runs))
+        start, wall0 = int(meta["iteration"]), float(meta["wall_s"])
+        state = place(pad_runs(host, padded), sharding)
+        returns_by_iter = history(truncate_metrics(metrics_path, start, columns), layout)
+    chunk = jax.jit(jax.vmap(trainer.chunk), donate_argnums=0, **shard_in, **shard_out).lower(state).compile()
+    compile_s = time.perf_counter() - t0
+
+    total = int(cfg.iterations)
+    writer = MetricsWriter(metrics_path, columns, append=resume)
+    ckpt = Checkpointer(out_dir, cfg.checkpoint_every, start)
+    tb = None
+    if cfg.logger.tensorboard:
+        tb = TensorBoardLogger(out_dir, layout.run_points, bool(layout.keys), start if resume else None)
+    summary = {"status": "running", "iterations": start, "seeds": layout.seeds, "env": cfg.env.name,
+               "max_episode_steps": trainer.max_steps, "compile_s": round(compile_s, 3),
+               "devices": len(jax.devices()), "resumed_from": start if resume else None}
+    env_steps = np.asarray(unpad_runs(state.env_steps, n_runs), np.int64)
+    bar = tqdm(total=total, initial=start, disable=not cfg.progress, file=sys.stderr, unit="it",
+               dynamic_ncols=True)
+    t_run = time.perf_counter()
+
+    def save_checkpoint(iteration: int, wall: float) -> None:
+        ckpt.save(iteration, unpad_runs(state, n_runs), {
+            "wall_s": wall, "config": cfg.to_dict(),
+            "layout": {"keys": list(layout.keys), "points": layout.points, "seeds": layout.seeds}})
+
+    wall = wall0
+    try:
+        with DeferredInterrupt() as stop:
+            while summary["iterations"] < total:
+                state, m = chunk(state)
+                m = unpad_runs(m, n_runs)
+                wall = wall0 + time.perf_counter() - t_run
+                bad = np.argwhere(m["active"] & ~m["finite"])
+                upto = None
+                if len(bad):
+                    s, k = min(bad.tolist(), key=lambda sk: (sk[1], sk[0]))
+                    upto = int(m["iteration"][s, k])
+                rows = rows_from_chunk(m, seeds, wall, upto, layout.row_extras())
+                writer.write_rows(rows)
+                if tb is not None:
+                    tb.write_chunk(m, upto)
+                done_iters = sorted({int(r["iteration"]) for r in rows})
+                for it in done_iters:
+                    k = int(np.argmax(m["iteration"][0] == it))
+                    returns_by_iter.append(m["return_mean"][:, k])
+                if done_iters:  # env steps up to the last iteration written (not past a divergence)
+                    last = int(np.argmax(m["iteration"][0] == done_iters[-1]))
+                    env_steps = np.asarray(m["env_steps"][:, last])
+                summary["iterations"] = done_iters[-1] if done_iters else summary["iterations"]
+                bar.update(len(done_iters))
+                bar.set_postfix(ret=f"{float(np.mean(returns_by_iter[-1])):.1f}" if returns_by_iter else "-",
+                                sps=f"{env_steps.sum() / max(wall, 1e-9):.3g}")
+                if upto is not None:
+                    summary["status"] = "diverged"
+                    where = f"seed {seeds[s]}" + (f", sweep point {layout.run_points[s]}" if layout.keys else "")
+                    raise TrainingDiverged.at(upto, where, metrics_path)
+                if stop.requested:
+                    save_checkpoint(summary["iterations"], wall)
+                    raise stop.stop()
+                if ckpt.due(summary["iterations"]) and summary["iterations"] < total:
+                    save_checkpoint(summary["iterations"], wall)
+            save_checkpoint(summary["iterations"], wall)
+        summary["status"] = "completed"
+    except KeyboardInterrupt:
+        summary["status"] = "interrupted"
+        raise
+    finally:
+        bar.close()
+        writer.close()
+        ckpt.close()
+        if tb is not None:
+            tb.close()
+        run_s = wall0 + time.perf_counter() - t_run
+        summary.update(final_figures(returns_by_iter, layout.seeds, trainer.env, env_steps, run_s, layout))
+        summary["versions"] = versions()
+        summary["config"] = cfg.to_dict()
+        write_json(os.path.join(out_dir, "summary.json"), summary)
+    return summary

@@ -1,0 +1,132 @@
+"""Render a policy's episode headless to a GIF (Pillow) or MP4 (imageio-ffmpeg).
+
+The episode is played by the pure-JAX env (`make_recorder`, one `lax.scan`) and drawn after:
+- classic-control envs (those with a `gym_id`) by gymnasium's own renderer: the NumPy env is
+  made with `render_mode="rgb_array"` and its `unwrapped.state` set from our JAX state at each
+  step (Pendulum's `last_u` from the action, for its torque arrow);
+- the Particle envs with matplotlib (Agg): the box, the goal disc, the path so far.
+Other envs (Bandit, Chain) have nothing to draw: `render_frames` raises ConfigError.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from pgrun.envs import reset, step
+from pgrun.rollout.episodes import action_clipper
+
+
+class Episode(NamedTuple):
+    states: np.ndarray   # [T + 1, ...] s_0 .. s_T (entries past the end repeat the last state)
+    actions: np.ndarray  # [T, ...] a_t as applied (clipped)
+    length: int          # steps that happened
+
+
+def make_recorder(env, env_params, policy, max_steps: int, greedy: bool):
+    """Compiled (params, key) -> Episode: one episode of at most max_steps with π_params (its
+    mode if greedy), keeping the env states for drawing."""
+    clip = action_clipper(env.action_space)
+
+    @jax.jit
+    def play(params, key):
+        k0, k_steps = jax.random.split(key)
+        s0, obs0 = reset(env, env_params, k0)
+
+        def body(carry, xs):
+            state, obs, alive = carry
+            t, k = xs
+            k_act, k_env = jax.random.split(k)
+            dist = policy.dist(params, obs)
+            a = clip(dist.mode() if greedy else dist.sample(k_act))
+            out = step(env, env_params, state, a, k_env, t, max_steps)
+            nxt = jnp.where(alive, out.state, state)
+            return (nxt, out.obs, alive & ~(out.terminated | out.truncated)), (nxt, a, alive)
+
+        xs = (jnp.arange(max_steps), jax.random.split(k_steps, max_steps))
+        _, (states, actions, alive) = jax.lax.scan(body, (s0, obs0, jnp.bool_(True)), xs)
+        return jnp.concatenate([s0[None], states]), actions, jnp.sum(alive)
+
+    def record(params, key) -> Episode:
+        states, actions, length = jax.device_get(play(params, key))
+        return Episode(np.asarray(states), np.asarray(actions), int(length))
+
+    return record
+
+
+def check_renderable(env) -> None:
+    """ConfigError unless `render_frames` can draw env."""
+    if env.name.startswith("Particle") or env.gym_id is not None:
+        return
+    from pgrun.errors import ConfigError
+
+    raise ConfigError(f"video=true: env={env.name} has no renderer; videos exist for the classic-control "
+                      "envs (CartPole, Acrobot, MountainCar, MountainCarContinuous, Pendulum) and Particle.")
+
+
+def render_frames(env, env_params, episode: Episode) -> list[np.ndarray]:
+    """RGB frames [H, W, 3] uint8 of s_0 .. s_length."""
+    check_renderable(env)
+    n = episode.length + 1
+    if env.name.startswith("Particle"):
+        return _particle_frames(env_params, episode.states[:n])
+    return _gym_frames(env.gym_id, episode, n)
+
+
+def _gym_frames(gym_id: str, ep: Episode, n: int) -> list[np.ndarray]:
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # headless pygame
+    os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+    import gymnasium
+
+    genv = gymnasium.make(gym_id, render_mode="rgb_array")
+    genv.reset(seed=0)
+    raw = genv.unwrapped
+    frames = []
+    for t in range(n):
+        raw.state = np.asarray(ep.states[t], np.float64)
+        if hasattr(raw, "last_u"):  # Pendulum draws the torque of the action that led here
+            raw.last_u = None if t == 0 else float(np.ravel(ep.actions[t - 1])[0])
+        frames.append(np.asarray(genv.render(), np.uint8))
+    genv.close()
+    return frames
+
+
+def _particle_frames(p, states: np.ndarray, size_px: int = 240) -> list[np.ndarray]:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Circle
+
+    fig = Figure(figsize=(size_px / 80, size_px / 80), dpi=80)
+    FigureCanvasAgg(fig)  # headless: draw into memory, whatever the global backend
+    ax = fig.add_axes([0, 0, 1, 1])
+    box = float(p.box)
+    ax.set_xlim(-box, box), ax.set_ylim(-box, box), ax.set_aspect("equal"), ax.set_xticks([]), ax.set_yticks([])
+    ax.add_patch(Circle((0, 0), float(p.goal_radius), color="tab:green", alpha=0.6))
+    (path,) = ax.plot([], [], "-", color="tab:gray", lw=1)
+    (dot,) = ax.plot([], [], "o", color="tab:blue", ms=8)
+    frames = []
+    for t in range(len(states)):
+        path.set_data(states[: t + 1, 0], states[: t + 1, 1])
+        dot.set_data(states[t : t + 1, 0], states[t : t + 1, 1])
+        fig.canvas.draw()
+        frames.append(np.asarray(fig.canvas.buffer_rgba())[..., :3].copy())
+    return frames
+
+
+def write_video(frames: list[np.ndarray], path: str, fps: int) -> str:
+    """Write frames to path (.gif with Pillow, .mp4 with imageio-ffmpeg); returns path."""
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    if path.endswith(".gif"):
+        from PIL import Image
+
+        images = [Image.fromarray(f) for f in frames]
+        images[0].save(path, save_all=True, append_images=images[1:], duration=max(1, round(1000 / fps)), loop=0)
+    else:
+        import imageio.v2 as imageio
+
+        imageio.mimwrite(path, frames, fps=fps, macro_block_size=2)
+    return path

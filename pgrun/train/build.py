@@ -1,0 +1,67 @@
+"""`build(config) -> Components`: the env, its params, the policy and the critic of a run, made once.
+
+Everything the training program closes over that comes from the config is built here, with
+the checks that need the env (`pgrun.config.validate.check_env`); the math below takes sizes,
+spaces and callables, never the config.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+import numpy as np
+from gymnasium import spaces
+
+from pgrun.config.schema import Config, PolicyConfig
+from pgrun.config.validate import check_env
+from pgrun.core.estimators import needs_critic
+from pgrun.core.policies import Policy, gaussian_linear, make_critic, mlp, softmax_linear
+from pgrun.envs import make_env
+from pgrun.envs.host import GYM_PREFIX
+from pgrun.errors import ConfigError
+
+
+class Components(NamedTuple):
+    env: Any                  # a pgrun env (PGEnv, FuncEnv adapter) or a HostEnv for env=gym:<id>
+    env_params: Any           # the env's params with env.params.<key> overrides applied
+    policy: Policy
+    max_steps: int            # T, the time limit: env.max_episode_steps or the env's own
+    use_critic: bool          # the estimator learns V_φ
+    critic_init: Callable     # key -> φ
+    critic_apply: Callable    # (φ, obs [..., obs_dim]) -> V [...]
+
+
+def is_host_env(config: Config) -> bool:
+    """True when the config selects a gymnasium env stepped on the host (env=gym:<id>)."""
+    name = str(config.env.name)
+    if name in (GYM_PREFIX, GYM_PREFIX + "None"):  # env=gym without env.id
+        raise ConfigError("env=gym needs a gymnasium id: env=gym:<id> (or env=gym env.id=<id>), "
+                          "e.g. env=gym:CartPole-v1.")
+    return name.startswith(GYM_PREFIX)
+
+
+def make_policy(cfg: PolicyConfig, env: Any) -> Policy:
+    """The policy family named by policy.name for the env's observation and action spaces."""
+    obs_dim = int(np.prod(env.observation_space.shape))
+    space = env.action_space
+    if cfg.name == "softmax_linear":
+        feature_fn = getattr(env, "features") if cfg.features == "env" else None
+        return softmax_linear(obs_dim, int(space.n), feature_fn)
+    if cfg.name == "gaussian_linear":
+        return gaussian_linear(obs_dim, int(np.prod(space.shape)), cfg.init_sigma, cfg.learn_sigma)
+    return mlp(obs_dim, space, cfg.hidden, cfg.activation, cfg.init_sigma)
+
+
+def build(config: Config) -> Components:
+    """Make the env once, check the config against it, and build the policy and critic."""
+    is_host_env(config)  # env=gym without an id
+    env = make_env(config.env.name)
+    check_env(config, env_name=env.name, discrete=isinstance(env.action_space, spaces.Discrete),
+              has_features=hasattr(env, "features"), time_limit=env.max_episode_steps)
+    env_params = env.params_from_overrides(dict(config.env.params))
+    max_steps = int(config.env.max_episode_steps or env.max_episode_steps)
+    obs_dim = int(np.prod(env.observation_space.shape))
+    est = config.estimator
+    critic_init, critic_apply = make_critic(obs_dim, est.critic_hidden, config.policy.activation)
+    return Components(env, env_params, make_policy(config.policy, env), max_steps,
+                      needs_critic(est.weight, est.baseline), critic_init, critic_apply)
