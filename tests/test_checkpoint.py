@@ -152,3 +152,24 @@ def test_sigint_or_sigterm_flushes_checkpoints_and_exits(tmp_path, sig, code):
     summary = json.load(open(out / "summary.json"))
     assert summary["status"] == "interrupted" and summary["iterations"] == int(rows[-1]["iteration"])
     assert latest_step(str(out)) == int(rows[-1]["iteration"])
+
+
+# tests/data/kl_penalty_run_v0 was written by pgrun before TrainState.hp and .extra became
+# NamedTuples (checkpoint leaves `.hp['gamma']`, `.extra['kl_beta']`, steps-mode env carry).
+OLD_RUN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "kl_penalty_run_v0")
+OLD_ARGS = ["estimator=kl_penalty", "env=CartPole", "policy.hidden=[8]", "estimator.critic_hidden=[8]",
+            "num_seeds=2", "log_every=2", "num_envs=4", "num_steps=16", "optimizer.schedule=constant",
+            "progress=false"]
+
+
+def test_a_checkpoint_from_before_the_typed_state_resumes_exactly(tmp_path):
+    from helpers import make_config
+
+    cut, straight = str(tmp_path / "cut"), str(tmp_path / "straight")
+    shutil.copytree(OLD_RUN, cut)
+    assert "hp['gamma']" in "".join(read_meta(cut)["leaves"])  # really the old format
+    resumed = run(make_config(*OLD_ARGS, "iterations=6", f"resume={cut}"), str(tmp_path / "ignored"))
+    run(make_config(*OLD_ARGS, "iterations=6"), straight)
+    a, b = read_rows(os.path.join(straight, "metrics.csv")), read_rows(os.path.join(cut, "metrics.csv"))
+    assert resumed["resumed_from"] == 4 and len(a) == 6 * 2
+    assert without(a, "wall_s") == without(b, "wall_s")

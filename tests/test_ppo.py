@@ -91,7 +91,7 @@ def test_ppo_learns_cartpole_in_steps_mode_and_logs_diagnostics():
     assert (m["kl_old_new"] > 0).all() and (m["is_ess"] <= 1 + 1e-6).all()
     assert np.isnan(m["kl_beta"]).all() and np.isnan(m["trpo_kl"]).all()
     # the env state is carried across iterations: episodes end at all sorts of steps
-    assert np.asarray(state.extra["env"].t).std() > 0
+    assert np.asarray(state.extra.env.t).std() > 0
 
 
 def test_kl_penalty_adapts_beta_and_target_kl_stops_early():

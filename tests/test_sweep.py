@@ -49,7 +49,7 @@ def test_values_are_state_not_constants():
     state = init_runs(trainer, keys, lay.values())
     assert learning_rate(state.opt_state).tolist() == pytest.approx([0.1, 0.1, 0.4, 0.4])
     assert learning_rate(state.critic_opt_state).tolist() == pytest.approx([0.01] * 4)
-    assert state.hp["gamma"].tolist() == [0.5] * 4
+    assert state.hp.gamma.tolist() == [0.5] * 4
     chunk = jax.jit(jax.vmap(trainer.chunk)).lower(state).compile()
     new, _ = chunk(state)
     step = jax.tree_util.tree_map(lambda a, b: np.abs(np.asarray(a) - np.asarray(b)).max(axis=tuple(range(1, a.ndim))),
@@ -101,9 +101,9 @@ def test_kl_beta_is_sweepable_with_a_kl_penalty_only():
     lay, trainer = make_layout(cfg), make_train(cfg)
     keys = np.stack([np.asarray(jax.random.PRNGKey(s)) for s in lay.run_seeds])
     state = init_runs(trainer, keys, lay.values())
-    assert state.extra["kl_beta"].tolist() == [0.0, 0.0, 0.5, 0.5]
+    assert state.extra.kl_beta.tolist() == [0.0, 0.0, 0.5, 0.5]
     new, m = jax.jit(jax.vmap(trainer.chunk))(state)
-    assert np.asarray(m["kl_beta"])[:2].max() == 0.0 and np.asarray(new.extra["kl_beta"])[:2].max() == 0.0
+    assert np.asarray(m["kl_beta"])[:2].max() == 0.0 and np.asarray(new.extra.kl_beta)[:2].max() == 0.0
     assert np.asarray(m["kl_beta"])[2:].min() > 0.0
     with pytest.raises(ConfigError, match="no KL penalty"):
         config(*base, "estimator.constraint=none", "sweep.estimator.kl_beta=[0.0,1.0]")

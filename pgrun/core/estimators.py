@@ -15,6 +15,7 @@ import jax.numpy as jnp
 
 from pgrun.core.returns import gae, reward_to_go, total_return
 from pgrun.core.batch import Batch
+from pgrun.core.masked import masked_mean
 from pgrun.core.slices import ROWS, sliced_sum
 
 WEIGHTS = ("total_return", "reward_to_go", "gae")
@@ -147,4 +148,4 @@ def pg_value_and_grad(params, policy, batch: Batch, adv: jax.Array, entropy_coef
 def value_loss(phi, critic_apply, obs, target, valid):
     """½ mean over valid steps of (V_φ(s_t) - target_t)²."""
     v = critic_apply(phi, obs)
-    return 0.5 * jnp.sum(((v - target) ** 2) * valid) / jnp.maximum(valid.sum(), 1.0)
+    return 0.5 * masked_mean((v - target) ** 2, valid)

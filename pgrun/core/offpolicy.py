@@ -41,6 +41,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from pgrun.core.masked import masked_mean
+
 ROLLOUTS = ("episodes", "steps")
 CORRECTIONS = ("none", "trajectory", "per_decision", "clip")
 CONSTRAINTS = ("none", "kl_penalty", "trust_region")
@@ -170,6 +172,5 @@ def weight_diagnostics(log_rho_t, continue_t, valid_t, correction: str) -> dict:
 
 def mean_kl(old_dist, new_dist, valid_t) -> jax.Array:
     """(1/n) Σ_{valid t} KL(π_old(·|s_t) ‖ π_new(·|s_t)).  Distributions over [T, B] -> scalar."""
-    valid = valid_t.astype(jnp.float32)
-    return jnp.sum(old_dist.kl(new_dist) * valid) / jnp.maximum(jnp.sum(valid), 1.0)
+    return masked_mean(old_dist.kl(new_dist), valid_t)
 

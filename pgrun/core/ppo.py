@@ -15,10 +15,7 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-
-def _mean(x, valid):
-    v = valid.astype(x.dtype)
-    return jnp.sum(x * v) / jnp.maximum(jnp.sum(v), 1.0)
+from pgrun.core.masked import masked_mean
 
 
 def clipped_surrogate(log_rho_t, adv_t, valid_t, clip_eps) -> tuple[jnp.ndarray, jnp.ndarray]:
@@ -33,20 +30,20 @@ def clipped_surrogate(log_rho_t, adv_t, valid_t, clip_eps) -> tuple[jnp.ndarray,
     rho = jnp.exp(log_rho_t)
     unclipped = rho * adv_t
     clipped = jnp.clip(rho, 1.0 - clip_eps, 1.0 + clip_eps) * adv_t
-    surrogate = _mean(jnp.minimum(unclipped, clipped), valid_t)
-    clip_frac = _mean((jnp.abs(rho - 1.0) > clip_eps).astype(rho.dtype), valid_t)
+    surrogate = masked_mean(jnp.minimum(unclipped, clipped), valid_t)
+    clip_frac = masked_mean((jnp.abs(rho - 1.0) > clip_eps).astype(rho.dtype), valid_t)
     return surrogate, clip_frac
 
 
 def ratio_surrogate(log_rho_t, adv_t, valid_t) -> jnp.ndarray:
     """L(θ') = mean_valid ρ_t(θ') A_t, the unclipped per-step surrogate (TRPO's objective)."""
-    return _mean(jnp.exp(log_rho_t) * adv_t, valid_t)
+    return masked_mean(jnp.exp(log_rho_t) * adv_t, valid_t)
 
 
 def approx_kl(log_rho_t, valid_t) -> jnp.ndarray:
     """mean_valid (ρ_t - 1) - log ρ_t: an unbiased, non-negative sample estimate of
     KL(π_θ ‖ π_θ') from the actions sampled by π_θ (Schulman's k3). Used for early stopping."""
-    return _mean(jnp.expm1(log_rho_t) - log_rho_t, valid_t)
+    return masked_mean(jnp.expm1(log_rho_t) - log_rho_t, valid_t)
 
 
 def adapt_kl_beta(beta, kl, kl_target):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 
 import jax
 import numpy as np
@@ -33,6 +34,12 @@ def _flatten(state) -> tuple[dict[str, np.ndarray], list[str]]:
     paths_leaves = jax.tree_util.tree_flatten_with_path(state)[0]
     flat = {f"leaf_{i:03d}": np.asarray(leaf) for i, (_, leaf) in enumerate(paths_leaves)}
     return flat, [jax.tree_util.keystr(p) for p, _ in paths_leaves]
+
+
+def _canonical(path: str) -> str:
+    """A leaf's key path with dict keys written as attributes (`.hp['gamma']` -> `.hp.gamma`), so a
+    checkpoint written when TrainState.hp / .extra were dicts restores into their NamedTuples."""
+    return re.sub(r"\['([A-Za-z_][A-Za-z0-9_]*)'\]", r".\1", path)
 
 
 class Checkpointer:
@@ -101,7 +108,7 @@ def restore(run_dir: str, template, step: int | None = None):
         if step is None:
             raise ConfigError(f"resume={run_dir}: no checkpoint in {os.path.join(run_dir, CHECKPOINT_DIR)}.")
         meta = mngr.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
-        if meta.get("leaves") != paths:
+        if [_canonical(p) for p in meta.get("leaves", [])] != [_canonical(p) for p in paths]:
             raise ConfigError(
                 f"the checkpoint at iteration {step} in {run_dir} holds a different TrainState structure than "
                 "this config builds (another estimator, policy or pgrun version); resume it with its own config.")

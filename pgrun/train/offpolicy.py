@@ -42,6 +42,7 @@ import optax
 
 from pgrun.config.schema import Config, EstimatorConfig
 from pgrun.core.estimators import compute_advantages, next_state_values, normalize, value_loss
+from pgrun.core.masked import masked_mean
 from pgrun.core.minibatches import split_columns, split_transitions
 from pgrun.core.offpolicy import (importance_weights, is_surrogate, mean_kl, splits_by_column,
                              weight_diagnostics)
@@ -51,6 +52,7 @@ from pgrun.rollout.episodes import rollout_episodes
 from pgrun.core.trpo import trpo_step
 from pgrun.rollout.steps import episode_metrics, init_env_carry, initial_episode_metrics, rollout_steps
 from pgrun.train.build import Components
+from pgrun.train.state import ReuseState
 
 NAN = jnp.float32(jnp.nan)
 
@@ -78,11 +80,6 @@ def _tree_where(pred, a, b):
     return jax.tree_util.tree_map(lambda x, y: jnp.where(pred, x, y), a, b)
 
 
-def _valid_mean(x, valid):
-    v = valid.astype(jnp.float32)
-    return jnp.sum(x * v) / jnp.maximum(jnp.sum(v), 1.0)
-
-
 def make_offpolicy(cfg: Config, parts: Components, base_init: Callable, tx: optax.GradientTransformation,
                    critic_tx: optax.GradientTransformation) -> tuple[Callable, Callable, Callable]:
     """(init, sample, update) of the batch-reusing iteration described in the module docstring.
@@ -104,9 +101,9 @@ def make_offpolicy(cfg: Config, parts: Components, base_init: Callable, tx: opta
     def init(key):
         state = base_init(key)
         key, k_env = jax.random.split(state.key)
-        extra = {"kl_beta": jnp.float32(est.kl_beta),
-                 "env": init_env_carry(env, env_params, k_env, int(cfg.num_envs)) if steps_mode else (),
-                 "episodes": initial_episode_metrics() if steps_mode else ()}
+        extra = ReuseState(env=init_env_carry(env, env_params, k_env, int(cfg.num_envs)) if steps_mode else (),
+                           episodes=initial_episode_metrics() if steps_mode else (),
+                           kl_beta=jnp.float32(est.kl_beta))
         if joint:
             return state._replace(opt_state=tx.init((state.params, state.critic_params)), critic_opt_state={},
                                   key=key, extra=extra)
@@ -118,9 +115,9 @@ def make_offpolicy(cfg: Config, parts: Components, base_init: Callable, tx: opta
             batch = rollout_episodes(env, env_params, policy, state.params, k_roll,
                                      int(cfg.episodes_per_iteration), max_steps)
             return state._replace(key=key), batch
-        carry, batch, stats = rollout_steps(env, env_params, policy, state.params, k_roll, state.extra["env"],
+        carry, batch, stats = rollout_steps(env, env_params, policy, state.params, k_roll, state.extra.env,
                                             int(cfg.num_steps), max_steps)
-        extra = dict(state.extra, env=carry, episodes=episode_metrics(stats, state.extra["episodes"]))
+        extra = state.extra._replace(env=carry, episodes=episode_metrics(stats, state.extra.episodes))
         return state._replace(key=key, extra=extra), batch
 
     # ------------------------------------------------------------ one minibatch step
@@ -138,7 +135,7 @@ def make_offpolicy(cfg: Config, parts: Components, base_init: Callable, tx: opta
                                    est.clip_weight)
             scale = jnp.maximum(jnp.sum(mb.valid), 1) if per_step_mean else num_cols / num_mb
             surrogate, aux["clip_frac"] = is_surrogate(logp, mb.adv, w, mb.valid, scale), NAN
-        loss = -surrogate - entropy_coef * _valid_mean(dist.entropy(), mb.valid)
+        loss = -surrogate - entropy_coef * masked_mean(dist.entropy(), mb.valid)
         if est.constraint == "kl_penalty":
             loss = loss + beta * mean_kl(mb.old, dist, mb.valid)
         aux["value_loss"] = NAN
@@ -177,7 +174,7 @@ def make_offpolicy(cfg: Config, parts: Components, base_init: Callable, tx: opta
         def surrogate(p):
             dist = policy.dist(p, data.obs)
             log_rho = dist.log_prob(data.action) - data.logp_old
-            return ratio_surrogate(log_rho, data.adv, data.valid) + entropy_coef * _valid_mean(dist.entropy(),
+            return ratio_surrogate(log_rho, data.adv, data.valid) + entropy_coef * masked_mean(dist.entropy(),
                                                                                               data.valid)
 
         def kl(p):
@@ -209,19 +206,19 @@ def make_offpolicy(cfg: Config, parts: Components, base_init: Callable, tx: opta
                                                                         batch.valid.shape)
         v_t = critic_apply(phi, batch.obs) if use_critic else None
         v_tp1 = next_state_values(lambda o: critic_apply(phi, o), batch, v_t, max_steps) if use_critic else None
-        advs = compute_advantages(batch, est.weight, est.baseline, hp["gamma"], hp["gae_lambda"], v_t, v_tp1)
+        advs = compute_advantages(batch, est.weight, est.baseline, hp.gamma, hp.gae_lambda, v_t, v_tp1)
         adv = normalize(advs.adv, valid) if est.normalize_advantages else advs.adv
         cont = 1.0 - (batch.terminated | batch.truncated).astype(jnp.float32)
         data = Data(batch.obs, batch.action, batch.log_prob, adv, advs.critic_target, batch.valid, cont, old)
         key, k_epochs = jax.random.split(state.key)
-        beta = state.extra["kl_beta"]
+        beta = state.extra.kl_beta
         opt_state, critic_opt_state = state.opt_state, state.critic_opt_state
 
         if est.constraint == "trust_region":
-            params, m = trust_region(params, data, hp["entropy_coef"])
+            params, m = trust_region(params, data, hp.entropy_coef)
         else:
             trainable = (params, phi) if joint else params
-            trainable, opt_state, m = run_epochs(trainable, opt_state, data, k_epochs, beta, hp["entropy_coef"])
+            trainable, opt_state, m = run_epochs(trainable, opt_state, data, k_epochs, beta, hp.entropy_coef)
             params, phi = trainable if joint else (trainable, phi)
             m.pop("approx_kl")
             m.update(trpo_ls_steps=jnp.int32(0), trpo_kl=NAN)
@@ -233,12 +230,12 @@ def make_offpolicy(cfg: Config, parts: Components, base_init: Callable, tx: opta
         log_rho = dist.log_prob(batch.action) - batch.log_prob
         kl = mean_kl(old, dist, batch.valid)
         m.update(weight_diagnostics(log_rho, cont, batch.valid, est.correction))
-        m.update(kl_old_new=kl, entropy=_valid_mean(dist.entropy(), batch.valid),
+        m.update(kl_old_new=kl, entropy=masked_mean(dist.entropy(), batch.valid),
                  kl_beta=beta if est.constraint == "kl_penalty" else NAN)
         new_beta = adapt_kl_beta(beta, kl, est.kl_target) if est.constraint == "kl_penalty" else beta
 
         if steps_mode:
-            episodes = dict(state.extra["episodes"])
+            episodes = dict(state.extra.episodes)
             steps = jnp.int32(batch.valid.size)
         else:
             ep_return, ep_length = jnp.sum(batch.reward, axis=0), jnp.sum(valid, axis=0)
@@ -252,7 +249,7 @@ def make_offpolicy(cfg: Config, parts: Components, base_init: Callable, tx: opta
                 finite = finite & jnp.all(jnp.isfinite(leaf))
         new = state._replace(params=params, opt_state=opt_state, critic_params=phi,
                              critic_opt_state=critic_opt_state, key=key, iteration=state.iteration + 1,
-                             env_steps=state.env_steps + steps, extra=dict(state.extra, kl_beta=new_beta))
+                             env_steps=state.env_steps + steps, extra=state.extra._replace(kl_beta=new_beta))
         metrics = dict(m, **episodes, iteration=new.iteration, env_steps=new.env_steps, finite=finite)
         return new, metrics
 

@@ -20,18 +20,7 @@ from pgrun.core.optimal_baseline import optimal_baseline_grad
 from pgrun.rollout.episodes import rollout_episodes
 from pgrun.train.build import Components, build
 from pgrun.train.offpolicy import make_offpolicy, uses_offpolicy
-
-
-class TrainState(NamedTuple):
-    params: Any
-    opt_state: Any
-    critic_params: Any      # {} when the estimator has no critic
-    critic_opt_state: Any
-    hp: dict                # vmappable scalars: gamma, gae_lambda, entropy_coef
-    key: jax.Array
-    iteration: jax.Array    # int32: iterations completed
-    env_steps: jax.Array    # int32: valid env steps so far
-    extra: Any = ()         # batch reuse / steps mode: envs, β, ... (pgrun.train.offpolicy)
+from pgrun.train.state import Hyperparams, TrainState
 
 
 class Trainer(NamedTuple):
@@ -95,8 +84,8 @@ def make_train(cfg: Config, parts: Components | None = None) -> Trainer:
         k_pi, k_v, k_run = jax.random.split(key, 3)
         params = policy.init(k_pi)
         critic_params = critic_init(k_v) if use_critic else {}
-        hp = {"gamma": jnp.float32(cfg.gamma), "gae_lambda": jnp.float32(est.gae_lambda),
-              "entropy_coef": jnp.float32(est.entropy_coef)}
+        hp = Hyperparams(entropy_coef=jnp.float32(est.entropy_coef), gae_lambda=jnp.float32(est.gae_lambda),
+                         gamma=jnp.float32(cfg.gamma))
         return TrainState(params, tx.init(params), critic_params,
                           critic_tx.init(critic_params) if use_critic else {}, hp, k_run,
                           jnp.int32(0), jnp.int32(0))
@@ -114,16 +103,16 @@ def make_train(cfg: Config, parts: Components | None = None) -> Trainer:
             v_tp1 = next_state_values(lambda o: critic_apply(state.critic_params, o), batch, v_t, max_steps)
         else:
             v_t = v_tp1 = None
-        advs = compute_advantages(batch, est.weight, est.baseline, hp["gamma"], hp["gae_lambda"], v_t, v_tp1)
+        advs = compute_advantages(batch, est.weight, est.baseline, hp.gamma, hp.gae_lambda, v_t, v_tp1)
         adv = normalize(advs.adv, valid) if est.normalize_advantages else advs.adv
         if est.baseline == "optimal":  # (1/N) Σ_i g_i ⊙ (R_i - b*_{-i}) per parameter, plus the entropy term
-            loss, aux = pg_loss(state.params, policy, batch, adv, hp["entropy_coef"])  # logged surrogate
-            ascent = optimal_baseline_grad(policy, state.params, batch, hp["gamma"])
-            entropy_grads = jax.grad(lambda p: pg_loss(p, policy, batch, jnp.zeros_like(adv), hp["entropy_coef"])[0])(
+            loss, aux = pg_loss(state.params, policy, batch, adv, hp.entropy_coef)  # logged surrogate
+            ascent = optimal_baseline_grad(policy, state.params, batch, hp.gamma)
+            entropy_grads = jax.grad(lambda p: pg_loss(p, policy, batch, jnp.zeros_like(adv), hp.entropy_coef)[0])(
                 state.params)
             grads = jax.tree_util.tree_map(lambda e, a: e - a, entropy_grads, ascent)
         else:
-            (loss, aux), grads = pg_value_and_grad(state.params, policy, batch, adv, hp["entropy_coef"])
+            (loss, aux), grads = pg_value_and_grad(state.params, policy, batch, adv, hp.entropy_coef)
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
 

@@ -2,7 +2,7 @@
 
 `pgrun sweep.optimizer.lr=[1e-3,1e-2] sweep.gamma=[0.99,0.999]` is a 2 x 2 grid. With S
 seeds, run r = p·S + s trains seed `seed + s` at point p (every point sees the same seeds).
-A point's values are written into each run's TrainState by `apply_point` (the hp dict, the
+A point's values are written into each run's TrainState by `apply_point` (its Hyperparams, the
 learning rate that `optax.inject_hyperparams` keeps in the optimizer state, or kl_penalty's
 initial β in TrainState.extra), so they are traced arrays of the one compiled program, never
 constants baked into it.
@@ -45,13 +45,13 @@ def learning_rate(opt_state):
 
 
 def _hp(name: str) -> Callable:
-    return lambda state, v: state._replace(hp={**state.hp, name: jnp.asarray(v, jnp.float32)})
+    return lambda state, v: state._replace(hp=state.hp._replace(**{name: jnp.asarray(v, jnp.float32)}))
 
 
 def _kl_beta(state, v):
     """The initial β of constraint=kl_penalty, kept in TrainState.extra (pgrun.train.offpolicy).
     β = 0 stays 0 (the adaptation only doubles or halves it): the same program, no penalty."""
-    return state._replace(extra=dict(state.extra, kl_beta=jnp.asarray(v, jnp.float32)))
+    return state._replace(extra=state.extra._replace(kl_beta=jnp.asarray(v, jnp.float32)))
 
 
 # How each sweepable key (pgrun.config.validate.SWEEP_RULES: the keys, their order and their valid
