@@ -5,10 +5,11 @@ process through `pgrun.runner.loop.run`, and prints env-steps/s (valid steps ove
 compilation excluded) side by side with their ratio.
 
 For the host run it also prints where the time went (gymnasium stepping, the jitted policy
-call with its device<->host copies, the jitted update). Caveat when reading the figures: the pure-JAX rollout always scans T = max_episode_steps
-steps and masks what follows an episode's end, while the host loop stops stepping once all
-copies have ended; so with short episodes (early CartPole) the pure-JAX path does more
-padding work per valid step. Pendulum (always 200 steps) has no such effect.
+call with its device<->host copies, the jitted update). Caveat when reading the figures: the
+pure-JAX rollout always scans T = max_episode_steps steps and masks what follows an episode's
+end, while the host loop stops stepping once all copies have ended; so with short episodes
+(early CartPole) the pure-JAX path does more padding work per valid step.
+Pendulum (always 200 steps) has no such effect.
 
     python scripts/bench_gym.py [--pairs CartPole=CartPole-v1,Pendulum=Pendulum-v1]
         [--seeds 4] [--episodes 16] [--iterations 20] [-- key=value ...]

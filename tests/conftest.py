@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 import pytest
-
 from helpers import make_config as _make_config
+
 from pgrun.runner.cache import enable_compilation_cache
 
 

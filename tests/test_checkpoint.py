@@ -13,10 +13,10 @@ import time
 import pytest
 from scale_helpers import ROOT, composed, config, pgrun, read_rows, without
 
-from pgrun.runner.checkpoint import latest_step, read_meta
 from pgrun.errors import ConfigError
-from pgrun.runner.rundir import RunDirExists
+from pgrun.runner.checkpoint import latest_step, read_meta
 from pgrun.runner.loop import run
+from pgrun.runner.rundir import RunDirExists
 
 # a critic (its params and optimizer state must survive too) and a two-point sweep
 # constant step size: a decaying schedule is tied to `iterations`, which this test changes

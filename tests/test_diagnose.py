@@ -6,8 +6,8 @@ import os
 
 import numpy as np
 import pytest
-
 from helpers import make_config
+
 from pgrun.lab.diagnose import diagnose, initial_params, param_groups, split_overrides
 from pgrun.lab.gradstats import _resampled, bias_test, bootstrap_counts, estimator_stats, variance_ratio
 
@@ -69,9 +69,10 @@ def test_bias_test_flags_zero_variance_mismatch_and_reference_error():
 
 
 def test_param_groups_layers():
-    from pgrun.envs import make_env
-    from pgrun.core.policies import mlp
     import jax
+
+    from pgrun.core.policies import mlp
+    from pgrun.envs import make_env
     env = make_env("ParticleContinuous")
     pol = mlp(2, env.action_space, [8, 8], "tanh")
     params = pol.init(jax.random.PRNGKey(0))

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from pgrun.core.batching import any_in_program
-from pgrun.envs import make_env
 from pgrun.core.estimators import compute_advantages, pg_loss, pg_value_and_grad
 from pgrun.core.policies import mlp
+from pgrun.envs import make_env
 from pgrun.rollout.episodes import rollout_episodes
 
 MAX_STEPS, N, CHUNK = 200, 6, 16

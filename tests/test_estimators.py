@@ -19,13 +19,23 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from pgrun.core.estimators import (
+    BASELINES,
+    WEIGHTS,
+    compute_advantages,
+    leave_one_out_mean,
+    needs_critic,
+    next_state_values,
+    normalize,
+    pg_loss,
+    pg_value_and_grad,
+    value_loss,
+)
+from pgrun.core.policies import make_critic, mlp, softmax_linear
+from pgrun.core.slices import time_slices
 from pgrun.envs import make_env
 from pgrun.envs.bandit import RAW_RETURNS, exact_J
-from pgrun.core.estimators import (BASELINES, WEIGHTS, compute_advantages, leave_one_out_mean, needs_critic,
-                              next_state_values, normalize, pg_loss, pg_value_and_grad, value_loss)
-from pgrun.core.policies import make_critic, mlp, softmax_linear
 from pgrun.rollout.episodes import rollout_episodes
-from pgrun.core.slices import time_slices
 
 # A fixed, clearly non-uniform bandit policy: π(a1|s1) = σ(1.3) ≈ 0.79, π(a2|s2) = σ(1.0) ≈ 0.73.
 # θ is indexed like x(s, a) = one_hot(a) ⊗ [s, 1]: θ[3a + j].
@@ -538,7 +548,8 @@ def masked_grads(cartpole_padded):
             advs = compute_advantages(batch, w, b, jnp.float32(0.99), jnp.float32(0.95), v_t, v_tp1)
             for norm in (False, True):
                 adv = normalize(advs.adv, valid) if norm else advs.adv
-                out[f"{w}/{b}/norm={norm}"] = jax.grad(lambda p: pg_loss(p, policy, batch, adv, 0.01)[0])(params)
+                loss = lambda p, adv=adv: pg_loss(p, policy, batch, adv, 0.01)[0]  # noqa: E731
+                out[f"{w}/{b}/norm={norm}"] = jax.grad(loss)(params)
             out[f"{w}/{b}/critic"] = jax.grad(value_loss)(phi, critic_apply, batch.obs, advs.critic_target, valid)
         return out
 

@@ -13,8 +13,6 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from pgrun.envs import ENVS, make_env, reset, step
-from pgrun.envs.chain import CLIFF, EXIT, EXITED, LEDGE, LEFT, RIGHT, START_CELLS, chain_mdp
 from pgrun.core.exact import (
     BANDIT_REWARDS,
     BANDIT_STATE_PROBS,
@@ -29,6 +27,8 @@ from pgrun.core.exact import (
     state_visitation,
     tabular_policy,
 )
+from pgrun.envs import ENVS, make_env, reset, step
+from pgrun.envs.chain import CLIFF, EXIT, EXITED, LEDGE, LEFT, RIGHT, START_CELLS, chain_mdp
 
 CHAIN = make_env("Chain")  # one instance: it is a static (hashed) argument of mc_returns
 H = CHAIN.max_episode_steps

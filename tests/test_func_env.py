@@ -8,8 +8,8 @@ import sys
 import pytest
 from gymnasium.envs.phys2d.pendulum import PendulumFunctional
 
-from pgrun.errors import ConfigError
 from pgrun.envs import make_env
+from pgrun.errors import ConfigError
 
 SPEC = "gymnasium.envs.phys2d.pendulum:PendulumFunctional"
 

@@ -10,9 +10,8 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
-
-
 from helpers import make_config
+
 from pgrun.train.program import init_seeds, make_train
 
 CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "configs")

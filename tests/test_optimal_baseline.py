@@ -4,15 +4,21 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import make_config
 from jax.flatten_util import ravel_pytree
 
-from helpers import make_config
+from pgrun.core.optimal_baseline import (
+    episode_returns,
+    episode_scores,
+    loo_optimal_baseline,
+    optimal_baseline,
+    optimal_baseline_grad,
+    optimal_baseline_grad_flat,
+)
+from pgrun.core.policies import softmax_linear
 from pgrun.envs import make_env
 from pgrun.envs.bandit import exact_J
-from pgrun.lab.gradients import make_grad_fn, sample_batches, batched_grads
-from pgrun.core.optimal_baseline import (episode_returns, episode_scores, loo_optimal_baseline, optimal_baseline,
-                                    optimal_baseline_grad, optimal_baseline_grad_flat)
-from pgrun.core.policies import softmax_linear
+from pgrun.lab.gradients import batched_grads, make_grad_fn, sample_batches
 
 
 def test_b_star_matches_hand_computation():

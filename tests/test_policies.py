@@ -10,13 +10,13 @@ import pytest
 from gymnasium import spaces
 from scipy import stats
 
-from pgrun.errors import ConfigError
-from pgrun.config.schema import Config, EnvConfig, EstimatorConfig, OptimizerConfig, PolicyConfig
 from pgrun.config import load
+from pgrun.config.schema import Config, EnvConfig, EstimatorConfig, OptimizerConfig, PolicyConfig
 from pgrun.core.distributions import Categorical, DiagGaussian
-from pgrun.envs import ENVS, make_env
-from pgrun.train.build import build, make_policy
 from pgrun.core.policies import gaussian_linear, make_critic, mlp, onehot_state_features, softmax_linear
+from pgrun.envs import ENVS, make_env
+from pgrun.errors import ConfigError
+from pgrun.train.build import build, make_policy
 
 
 def np_softmax(z):

@@ -15,7 +15,6 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
-
 from helpers import make_config
 
 from pgrun.core.minibatches import split_columns, split_transitions

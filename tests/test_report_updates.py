@@ -8,8 +8,8 @@ import json
 
 import pytest
 
-from pgrun.train import offpolicy as train_offpolicy
 from pgrun.report.lecture_report import ReportFailed, lecture_report
+from pgrun.train import offpolicy as train_offpolicy
 
 SECTION = ["off_policy_updates"]
 CLAIMS = ("without a constraint, π_θ' drifts further", "…and the importance weights degenerate",

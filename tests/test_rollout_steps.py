@@ -9,10 +9,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from pgrun.envs import make_env
+from pgrun.core.batch import Batch
 from pgrun.core.estimators import compute_advantages
 from pgrun.core.policies import make_critic, mlp
-from pgrun.core.batch import Batch
+from pgrun.envs import make_env
 from pgrun.rollout.steps import EpisodeStats, episode_metrics, init_env_carry, initial_episode_metrics, rollout_steps
 
 

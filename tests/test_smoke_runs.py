@@ -17,12 +17,11 @@ import sys
 
 import gymnasium
 import pytest
-
 from helpers import make_config
 
 from pgrun.cli import expand_gym_env
-from pgrun.errors import ConfigError
 from pgrun.envs import ENVS
+from pgrun.errors import ConfigError
 from pgrun.runner.loop import run
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

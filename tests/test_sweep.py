@@ -9,8 +9,8 @@ from scale_helpers import config, read_rows, without
 
 from pgrun.errors import ConfigError
 from pgrun.runner.loop import run
-from pgrun.train.sweep import init_runs, learning_rate, make_layout
 from pgrun.train.program import make_train
+from pgrun.train.sweep import init_runs, learning_rate, make_layout
 
 
 def test_grid_is_point_major_over_shared_seeds():

@@ -22,7 +22,8 @@ def _scalars(path, tag):
 
 def test_event_files_hold_the_seed_means_per_point_and_survive_resume(tmp_path):
     out = str(tmp_path / "run")
-    args = ["sweep.optimizer.lr=[0.05,0.2]", "logger.tensorboard=true", "optimizer.schedule=constant"]  # extended on resume
+    # constant schedule: the run is extended on resume
+    args = ["sweep.optimizer.lr=[0.05,0.2]", "logger.tensorboard=true", "optimizer.schedule=constant"]
     run(config(*args, "iterations=4"), out)
     summary = run(config(*args, "iterations=6", f"resume={out}"), "unused")
     assert sorted(os.listdir(os.path.join(out, "tensorboard"))) == ["point_0", "point_1"]

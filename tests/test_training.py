@@ -10,16 +10,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import make_config
 from scipy import stats
 
-from helpers import make_config
-
-from pgrun.runner.metrics import COLUMNS
 from pgrun.runner.loop import TrainingDiverged, run
+from pgrun.runner.metrics import COLUMNS
 from pgrun.train.program import init_seeds, make_train
-
-
-
 
 
 def read_csv(path):

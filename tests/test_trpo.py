@@ -17,9 +17,8 @@ from hydra import compose, initialize_config_dir
 from pgrun.core.offpolicy import mean_kl
 from pgrun.core.policies import softmax_linear
 from pgrun.core.ppo import ratio_surrogate
+from pgrun.core.trpo import backtracking_line_search, conjugate_gradient, fisher_vector_product, natural_step, trpo_step
 from pgrun.train.program import init_seeds, make_train
-from pgrun.core.trpo import (backtracking_line_search, conjugate_gradient, fisher_vector_product, natural_step,
-                        trpo_step)
 
 CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "configs")
 MAX_KL = 0.01

@@ -6,16 +6,15 @@ The schemas are the single description of every key; `pgrun.config.load` turns a
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import typing
 import warnings
-import dataclasses
 from dataclasses import dataclass, field, is_dataclass
 from typing import Any, Dict, List, Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, OmegaConf
-
 
 
 @dataclass

@@ -235,7 +235,8 @@ def _validate_offpolicy(cfg: Config) -> None:
             raise ConfigError(f"{key}={v} must be a finite number > 0, or null (off).")
     for key, v in nonneg.items():
         if v is not None and not (math.isfinite(v) and v >= 0):
-            raise ConfigError(f"{key}={v} must be a finite number >= 0" + (", or null." if key.endswith("coef") else "."))
+            tail = ", or null." if key.endswith("coef") else "."
+            raise ConfigError(f"{key}={v} must be a finite number >= 0" + tail)
     if not 0 < est.backtrack_coef < 1:
         raise ConfigError(f"estimator.backtrack_coef={est.backtrack_coef} must lie in (0, 1).")
     if est.clip_weight is not None and est.correction not in ("trajectory", "per_decision"):

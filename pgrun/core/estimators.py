@@ -13,9 +13,9 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from pgrun.core.returns import gae, reward_to_go, total_return
 from pgrun.core.batch import Batch
 from pgrun.core.masked import masked_mean
+from pgrun.core.returns import gae, reward_to_go, total_return
 from pgrun.core.slices import ROWS, sliced_sum
 
 WEIGHTS = ("total_return", "reward_to_go", "gae")

@@ -39,9 +39,9 @@ import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
+from pgrun.core.batch import Batch
 from pgrun.core.estimators import leave_one_out_mean
 from pgrun.core.returns import total_return
-from pgrun.core.batch import Batch
 
 
 def episode_scores(policy, params, batch: Batch) -> jax.Array:

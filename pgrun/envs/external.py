@@ -12,8 +12,8 @@ import importlib
 
 from gymnasium.experimental.functional import FuncEnv
 
-from pgrun.errors import ConfigError
 from pgrun.envs.base import PGEnv
+from pgrun.errors import ConfigError
 
 
 def make_func_env(spec: str) -> PGEnv:

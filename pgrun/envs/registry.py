@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from pgrun.envs.base import PGEnv
 from pgrun.envs.acrobot import Acrobot
 from pgrun.envs.bandit import Bandit
+from pgrun.envs.base import PGEnv
 from pgrun.envs.cartpole import CartPole
 from pgrun.envs.chain import Chain
 from pgrun.envs.external import make_func_env

@@ -305,7 +305,7 @@ def split_overrides(argv: list[str]) -> tuple[list[str], DiagnoseConfig]:
         dcfg = OmegaConf.merge(schema, OmegaConf.from_dotlist(dotlist))
     except Exception as e:  # omegaconf's ConfigKeyError / ValidationError
         valid = ", ".join(DiagnoseConfig.__dataclass_fields__)
-        raise SystemExit(f"pgrun-diagnose: bad diagnose override: {e}\nvalid diagnose keys: {valid}")
+        raise SystemExit(f"pgrun-diagnose: bad diagnose override: {e}\nvalid diagnose keys: {valid}") from None
     return rest, OmegaConf.to_object(dcfg)
 
 

@@ -23,11 +23,10 @@ import numpy as np
 import optax
 from jax.flatten_util import ravel_pytree
 
-from pgrun.core.estimators import compute_advantages, pg_loss, value_loss
-from pgrun.core.optimal_baseline import (episode_returns, episode_scores, optimal_baseline,
-                                    optimal_baseline_grad_flat)
-from pgrun.core.policies import make_critic
 from pgrun.core.batch import Batch
+from pgrun.core.estimators import compute_advantages, pg_loss, value_loss
+from pgrun.core.optimal_baseline import episode_returns, episode_scores, optimal_baseline, optimal_baseline_grad_flat
+from pgrun.core.policies import make_critic
 from pgrun.rollout.episodes import rollout_episodes
 
 # name -> (weight Ψ, baseline b) of pgrun.core.estimators.compute_advantages

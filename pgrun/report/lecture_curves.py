@@ -19,9 +19,9 @@ import os
 import numpy as np
 from scipy import stats
 
+from pgrun.config import compose, load
 from pgrun.report import plot
 from pgrun.report.claims import Claim, Section, fmt_ci
-from pgrun.config import compose, load
 
 CARTPOLE_ESTIMATORS = ("reinforce", "reward_to_go", "baseline", "value_baseline", "actor_critic")
 
@@ -88,7 +88,8 @@ def estimators_curves(ctx) -> Section:
     res, files = _curves(ctx, list(dirs.values()), ["estimator.name"], "cartpole_estimators",
                          f"CartPole (200-step limit), mlp policy: {sz['seeds']} seeds per estimator")
     scores = {e: seed_scores(d) for e, d in dirs.items()}
-    claims = [better_claim(f"{e} learns faster than raw REINFORCE", e, "reinforce", scores[e], scores["reinforce"], "auc")
+    claims = [better_claim(f"{e} learns faster than raw REINFORCE", e, "reinforce", scores[e], scores["reinforce"],
+                           "auc")
               for e in CARTPOLE_ESTIMATORS if e != "reinforce"]
     claims += [better_claim(f"{e} learns faster than reward-to-go without a baseline", e, "reward_to_go",
                             scores[e], scores["reward_to_go"], "auc")
@@ -146,7 +147,8 @@ def policies_curves(ctx) -> Section:
                    "network that 'can learn a richer class of policies'.",
                    f"`pgrun -m +experiment=lecture/cartpole_policies` (baseline estimator, Adam lr 0.01) and "
                    f"`pgrun -m +experiment=lecture/particle_sigma` (baseline estimator, Adam lr 0.05), "
-                   f"num_seeds={sz['seeds']}, iterations={sz['iterations']}. Not must-hold claims. Both CartPole policies "
+                   f"num_seeds={sz['seeds']}, iterations={sz['iterations']}. Not must-hold claims. "
+                   "Both CartPole policies "
                    "use the same Adam step size (0.01), which favours neither but is not tuned for either: "
                    "CartPole is nearly linearly solvable, so the gap measures learning speed at this step size "
                    "as much as expressiveness.",

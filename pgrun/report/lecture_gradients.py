@@ -18,13 +18,13 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from pgrun.report import bc
-from pgrun.lab import reference
-from pgrun.report.claims import Claim, Section, fmt_ci
 from pgrun.config import compose, load
+from pgrun.lab import reference
 from pgrun.lab.diagnose import diagnose, initial_params
-from pgrun.train.build import build
 from pgrun.lab.gradstats import bias_test
+from pgrun.report import bc
+from pgrun.report.claims import Claim, Section, fmt_ci
+from pgrun.train.build import build
 
 UNBIASED = ("reinforce", "reward_to_go", "baseline", "batch_mean_time", "value_baseline",
             "reinforce_baseline", "optimal_baseline", "optimal_baseline_indep")
@@ -115,7 +115,8 @@ def raw_returns(ctx) -> Section:
     t1, t2 = data["(s1, a2)"], data["(s2, a2)"]
     body = ["Per-sample update terms at the uniform policy θ = 0 (softmax over one_hot(a) ⊗ [s, 1]); "
             "dπ = ∇π(a2|s)·u is the first-order change of π(a2|s) along the term u:", "",
-            "| sample | R | ‖∇log π(a2|s)‖ | ‖R ∇log π‖ (raw push) | dπ(a2|s) raw | R − b(s) | dπ(a2|s) with baseline | "
+            "| sample | R | ‖∇log π(a2|s)‖ | ‖R ∇log π‖ (raw push) | dπ(a2|s) raw | R − b(s) | "
+            "dπ(a2|s) with baseline | "
             "dπ(a2|s) along exact ∇J |", "|---|---:|---:|---:|---:|---:|---:|---:|", *rows]
     claims = [
         Claim("raw REINFORCE gives the sub-optimal (s1, a2) a larger push than the optimal (s2, a2)",
@@ -253,7 +254,8 @@ def baselines(ctx) -> Section:
     for label, res in chain_diagnoses(ctx):
         where = f"Chain, {label}"
         est = res["estimators"]
-        claims += [unbiased_claim(res, n, where) for n in est if n in UNBIASED and n not in ("reinforce", "reward_to_go")]
+        claims += [unbiased_claim(res, n, where) for n in est
+                   if n in UNBIASED and n not in ("reinforce", "reward_to_go")]
         for n in ("baseline", "batch_mean_time", "value_baseline"):
             if n in est:
                 claims.append(lower_variance_claim(
@@ -362,7 +364,8 @@ def behavioral_cloning(ctx) -> Section:
               checks["cartpole"]["c"] < tol and checks["cartpole"]["residual_to_multiple"] > 100 * tol,
               f"relative difference to the weighted BC gradient {checks['cartpole']['c']:.2e}; the nearest multiple "
               f"of plain BC ({checks['cartpole']['best_multiple']:.3g}×) is off by "
-              f"{checks['cartpole']['residual_to_multiple']:.3g} of ‖∇J̃‖ (cosine {checks['cartpole']['cos_plain_bc']:.4f})",
+              f"{checks['cartpole']['residual_to_multiple']:.3g} of ‖∇J̃‖ "
+              f"(cosine {checks['cartpole']['cos_plain_bc']:.4f})",
               must_hold=True),
         Claim("reward-to-go weights with equal rewards give a time-weighted BC (early steps weigh more), "
               "not plain BC", all(checks[g]["d"] < tol and checks[g]["d_cos_bc"] < 0.9999 for g in (1.0, 0.99)),

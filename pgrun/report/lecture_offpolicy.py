@@ -14,12 +14,12 @@ import jax.numpy as jnp
 import numpy as np
 from scipy import stats
 
-from pgrun.report.claims import Claim, Section, fmt_ci
 from pgrun.config import compose, load
-from pgrun.train.build import build
+from pgrun.report.claims import Claim, Section, fmt_ci
 from pgrun.report.importance import UPDATES_BASE, is_weights_vs_horizon, multiple_updates_per_batch
 from pgrun.report.lecture_curves import diff_ci
 from pgrun.runner.metrics import confidence_interval
+from pgrun.train.build import build
 
 HORIZONS = (1, 2, 5, 10, 20, 50)
 
@@ -79,7 +79,8 @@ def off_policy(ctx) -> Section:
              "per-decision: mean ρ | var ρ | ESS/n |", "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         t, p = r["trajectory"], r["per_decision"]
-        table.append(f"| {r['horizon']} | {r['mean_length']:.1f} | {r['kl_step_mean']:.4f} | {r['log_weight_std']:.3f} | "
+        table.append(f"| {r['horizon']} | {r['mean_length']:.1f} | {r['kl_step_mean']:.4f} | "
+                     f"{r['log_weight_std']:.3f} | "
                      f"{t['mean']:.3f} | {t['var']:.4g} | {t['normalized_ess']:.3f} | {p['mean']:.3f} | "
                      f"{p['var']:.4g} | {p['normalized_ess']:.3f} |")
     claims = [
@@ -238,7 +239,8 @@ def off_policy_updates(ctx) -> Section:
         Claim(f"at K = {k1} the KL constraint keeps π_θ' closer to π_θ than no constraint, and the weights healthier",
               closer, f"mean KL kl_penalty {by[('kl_penalty', k1)]['kl_mean'].mean():.3g} vs unconstrained "
               f"{by[('unconstrained', k1)]['kl_mean'].mean():.3g} (difference {dkk:+.3g}, 95% CI {fmt_ci(dkk_ci)}); "
-              f"ESS/n {by[('kl_penalty', k1)]['ess_mean'].mean():.3f} vs {by[('unconstrained', k1)]['ess_mean'].mean():.3f} "
+              f"ESS/n {by[('kl_penalty', k1)]['ess_mean'].mean():.3f} "
+              f"vs {by[('unconstrained', k1)]['ess_mean'].mean():.3f} "
               f"(difference {dke:+.3g}, 95% CI {fmt_ci(dke_ci)}) (holds if the KL CI lies below 0 and the ESS CI "
               "above 0)"),
         Claim(f"TRPO's hard constraint: mean KL(π_θ‖π_θ') ≤ δ = {delta:g} after every update", t_ok,
@@ -290,7 +292,8 @@ def off_policy_updates(ctx) -> Section:
         "off_policy_updates", "6b. Off-policy: several updates per batch, with and without a KL constraint",
         "Notes 04, *Off-Policy Algorithm*: with importance weights one 'can take multiple gradient steps on same batch "
         "before resampling'. *Policy Constraint Problem*: if π_θ' drifts too far from π_θ, the importance weights "
-        "become inaccurate and the gradient estimates degrade; constrain E_s KL ≤ δ (TRPO: hard constraint; PPO: soft). "
+        "become inaccurate and the gradient estimates degrade; constrain E_s KL ≤ δ "
+        "(TRPO: hard constraint; PPO: soft). "
         "The notes write KL(π_θ'‖π_θ); the runs measure and constrain KL(π_θ‖π_θ') (TRPO's and the PPO paper's "
         "direction; same second-order behaviour at θ' = θ).",
         f"`pgrun.report.importance.multiple_updates_per_batch`: Particle (8 directions), softmax over the env's linear "

@@ -52,9 +52,7 @@ class ReportFailed(RuntimeError):
 
 
 def section_functions() -> dict:
-    from pgrun.report import lecture_curves
-    from pgrun.report import lecture_gradients
-    from pgrun.report import lecture_offpolicy
+    from pgrun.report import lecture_curves, lecture_gradients, lecture_offpolicy
     return {
         "raw_returns": lecture_gradients.raw_returns,
         "causality": lecture_gradients.causality,
@@ -117,7 +115,8 @@ def lecture_report(out_dir: str, quick: bool = False, sections=None, seed: int =
 def write_report(out_dir: str, sections: list[Section], summary: dict) -> None:
     lines = ["# Lecture report: policy-gradient claims, measured", "",
              f"Mode: **{summary['mode']}** (seed {summary['seed']}); {summary['holds']} of {summary['claims']} claims "
-             f"hold; must-hold claims failed: {len(summary['must_hold_failed'])}; total time {summary['seconds']:.0f} s.",
+             f"hold; must-hold claims failed: {len(summary['must_hold_failed'])}; "
+             f"total time {summary['seconds']:.0f} s.",
              "", "Reproduce: `python scripts/lecture_report.py --out <dir>" + (" --quick" if summary["mode"] == "quick"
                                                                              else "") + "`.", "",
              "| section | claims holding | must-hold failures | time (s) |", "|---|---:|---:|---:|"]

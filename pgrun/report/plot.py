@@ -308,7 +308,7 @@ def plot_runs(paths, out_dir: str | None = None, group_by=None, x: str = "iterat
     """Load, group, plot and score: the whole of `pgrun-plot` as a function."""
     runs = load_runs(paths)
     for r in runs:
-        for s, cols in r.columns.items():
+        for cols in r.columns.values():
             for c in (x, y):
                 if c not in cols:
                     raise KeyError(f"column {c!r} not in {r.path}/metrics.csv; columns: {', '.join(cols)}")

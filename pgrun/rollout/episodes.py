@@ -8,7 +8,6 @@ are padding with valid = False (and reward 0).
 
 from __future__ import annotations
 
-
 import jax
 import jax.numpy as jnp
 import numpy as np

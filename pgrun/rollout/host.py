@@ -11,16 +11,15 @@ one jitted `sample_actions` and gets actions and log-probs back. The result is t
 
 from __future__ import annotations
 
-from typing import Callable
-
 import time
+from typing import Callable
 
 import jax
 import numpy as np
 from gymnasium import spaces
 
-from pgrun.envs.host import HostEnv
 from pgrun.core.batch import Batch
+from pgrun.envs.host import HostEnv
 
 
 def make_sample_actions(policy) -> Callable:

@@ -21,8 +21,8 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from pgrun.envs import reset, step
 from pgrun.core.batch import Batch, broadcast_dist
+from pgrun.envs import reset, step
 from pgrun.rollout.episodes import action_clipper
 
 NAN = float("nan")

@@ -124,7 +124,7 @@ def render_videos(run_dir, ec: EvalConfig, layout, trainer, state) -> list[str]:
     for r, (p, s) in enumerate(zip(layout.run_points, layout.run_seeds)):
         if s not in layout.seeds[: ec.video_seeds]:
             continue
-        params = jax.tree_util.tree_map(lambda x: x[r], state.params)
+        params = jax.tree_util.tree_map(lambda x, r=r: x[r], state.params)
         episode = record(params, jax.random.fold_in(jax.random.PRNGKey(ec.seed), r))
         frames = render_frames(trainer.env, trainer.env_params, episode)
         name = f"point{p}_seed{s}_{ec.video_policy}.{ec.video_format}"

@@ -45,7 +45,7 @@ def make_policy(cfg: PolicyConfig, env: Any) -> Policy:
     obs_dim = int(np.prod(env.observation_space.shape))
     space = env.action_space
     if cfg.name == "softmax_linear":
-        feature_fn = getattr(env, "features") if cfg.features == "env" else None
+        feature_fn = env.features if cfg.features == "env" else None
         return softmax_linear(obs_dim, int(space.n), feature_fn)
     if cfg.name == "gaussian_linear":
         return gaussian_linear(obs_dim, int(np.prod(space.shape)), cfg.init_sigma, cfg.learn_sigma)

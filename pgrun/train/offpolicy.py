@@ -41,15 +41,14 @@ import jax.numpy as jnp
 import optax
 
 from pgrun.config.schema import Config, EstimatorConfig
+from pgrun.core.batch import broadcast_dist
 from pgrun.core.estimators import compute_advantages, next_state_values, normalize, value_loss
 from pgrun.core.masked import masked_mean
 from pgrun.core.minibatches import split_columns, split_transitions
-from pgrun.core.offpolicy import (importance_weights, is_surrogate, mean_kl, splits_by_column,
-                             weight_diagnostics)
+from pgrun.core.offpolicy import importance_weights, is_surrogate, mean_kl, splits_by_column, weight_diagnostics
 from pgrun.core.ppo import adapt_kl_beta, approx_kl, clipped_surrogate, ratio_surrogate
-from pgrun.core.batch import broadcast_dist
-from pgrun.rollout.episodes import rollout_episodes
 from pgrun.core.trpo import trpo_step
+from pgrun.rollout.episodes import rollout_episodes
 from pgrun.rollout.steps import episode_metrics, init_env_carry, initial_episode_metrics, rollout_steps
 from pgrun.train.build import Components
 from pgrun.train.state import ReuseState

@@ -14,8 +14,14 @@ import jax.numpy as jnp
 import optax
 
 from pgrun.config.schema import Config, OptimizerConfig
-from pgrun.core.estimators import (compute_advantages, next_state_values, normalize, pg_loss, pg_value_and_grad,
-                                   value_loss)
+from pgrun.core.estimators import (
+    compute_advantages,
+    next_state_values,
+    normalize,
+    pg_loss,
+    pg_value_and_grad,
+    value_loss,
+)
 from pgrun.core.optimal_baseline import optimal_baseline_grad
 from pgrun.rollout.episodes import rollout_episodes
 from pgrun.train.build import Components, build
