@@ -1,11 +1,17 @@
-"""Configs for tests, made the way `pgrun` makes them: composed by Hydra, then `pgrun.config.load`."""
+"""Configs for tests, made the way `pgrun` makes them: composed by Hydra, then `pgrun.config.loader`."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from omegaconf import DictConfig
 
 from pgrun.cli import expand_gym_env
-from pgrun.config import Config, compose, load
+from pgrun.config import Config, compose, config_dir, load
+
+ROOT = Path(__file__).resolve().parents[1]  # the checkout
+CONFIG_DIR = config_dir()
+DATA = ROOT / "tests" / "data"
 
 
 def compose_config(*overrides: str) -> DictConfig:

@@ -7,12 +7,13 @@ import os
 import subprocess
 import sys
 
+from helpers import ROOT as REPO
 from helpers import compose_config, make_config
 from omegaconf import DictConfig
 
 from pgrun.config import Config
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = str(REPO)
 # Bandit episodes are one step long: these runs compile and train in seconds.
 TINY = ["env=Bandit", "policy=softmax_linear", "estimator=reward_to_go", "num_seeds=2", "iterations=6",
         "episodes_per_iteration=4", "log_every=2", "progress=false"]

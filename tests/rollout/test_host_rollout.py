@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from omegaconf import OmegaConf
 
+from pgrun.config.schema import PolicyConfig
 from pgrun.envs import make_env
 from pgrun.rollout.host import HostSampler
 from pgrun.train.build import make_policy
 from pgrun.train.program import init_seeds
 
-POLICY = OmegaConf.create({"name": "softmax_linear", "features": "onehot_state", "hidden": [8],
-                           "activation": "tanh", "init_sigma": 1.0, "learn_sigma": True})
+POLICY = PolicyConfig(name="softmax_linear", features="onehot_state", hidden=[8], activation="tanh",
+                      init_sigma=1.0, learn_sigma=True)
 
 
 def collect(seeds, episodes, max_steps, gym_id="CartPole-v1", policy_cfg=POLICY):
@@ -65,7 +67,7 @@ def test_env_reset_seeds_come_from_the_run_seed():
 
 
 def test_box_actions_are_sampled_unclipped():
-    cfg = OmegaConf.merge(POLICY, {"name": "gaussian_linear", "init_sigma": 3.0})
+    cfg = dataclasses.replace(POLICY, name="gaussian_linear", init_sigma=3.0)
     (b, _), _, _ = collect([0], 2, 20, "Pendulum-v1", cfg)
     assert b.action.shape == (1, 20, 2, 1) and b.valid.all() and b.truncated[:, -1].all()
     assert np.abs(b.action).max() > 2.0  # stored as sampled; the env got them clipped to [-2, 2]

@@ -12,7 +12,6 @@ Checks:
   * config validation and a short run of each IS estimator through `make_train`.
 """
 
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -30,11 +29,6 @@ from pgrun.errors import ConfigError
 from pgrun.rollout.episodes import rollout_episodes
 from pgrun.train.build import build
 from pgrun.train.program import init_seeds, make_train
-
-CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "configs")
-
-
-
 
 # ------------------------------------------------------------------ weights by hand
 

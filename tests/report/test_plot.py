@@ -8,10 +8,11 @@ import sys
 
 import numpy as np
 import pytest
+from helpers import ROOT as REPO
 
 from pgrun.report import plot
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = str(REPO)
 
 
 @pytest.fixture(scope="module")

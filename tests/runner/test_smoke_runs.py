@@ -17,6 +17,7 @@ import sys
 
 import gymnasium
 import pytest
+from helpers import ROOT as REPO
 from helpers import make_config
 
 from pgrun.cli import expand_gym_env
@@ -24,7 +25,7 @@ from pgrun.envs import ENVS
 from pgrun.errors import ConfigError
 from pgrun.runner.loop import run
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = str(REPO)
 TINY = ["num_seeds=2", "iterations=2", "episodes_per_iteration=2", "log_every=1", "progress=false",
         "policy.hidden=[8]", "estimator.critic_hidden=[8]"]
 

@@ -5,7 +5,6 @@ space: two iterations of a tiny vmapped run, finite, with the estimator's diagno
 covers the same code through a few representative cases in test_offpolicy / test_ppo / test_trpo.
 """
 
-from pathlib import Path
 
 import jax
 import numpy as np
@@ -13,8 +12,6 @@ import pytest
 from helpers import make_config
 
 from pgrun.train.program import init_seeds, make_train
-
-CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "configs")
 
 ESTIMATORS = ("is_trajectory", "is_per_decision", "is_ratio_one", "ppo", "kl_penalty", "trpo")
 DISCRETE = ("CartPole", "Acrobot", "MountainCar", "Bandit", "Particle", "Chain")

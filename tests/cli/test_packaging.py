@@ -3,7 +3,9 @@
 import os
 import tomllib
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from helpers import ROOT as REPO
+
+ROOT = str(REPO)
 
 
 def test_every_config_folder_is_a_listed_package():

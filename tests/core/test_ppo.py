@@ -10,21 +10,15 @@ import csv
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from helpers import make_config
+from helpers import CONFIG_DIR, ROOT, make_config
 
 from pgrun.core.minibatches import split_columns, split_transitions
 from pgrun.core.ppo import adapt_kl_beta, approx_kl, clipped_surrogate
 from pgrun.train.program import init_seeds, make_train
-
-ROOT = Path(__file__).resolve().parents[1]
-CONFIG_DIR = str(ROOT / "configs")
-
-
 
 
 def test_clipped_surrogate_by_hand():

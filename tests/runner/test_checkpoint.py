@@ -11,6 +11,7 @@ import sys
 import time
 
 import pytest
+from helpers import DATA
 from scale_helpers import ROOT, composed, config, pgrun, read_rows, without
 
 from pgrun.errors import ConfigError
@@ -156,7 +157,7 @@ def test_sigint_or_sigterm_flushes_checkpoints_and_exits(tmp_path, sig, code):
 
 # tests/data/kl_penalty_run_v0 was written by pgrun before TrainState.hp and .extra became
 # NamedTuples (checkpoint leaves `.hp['gamma']`, `.extra['kl_beta']`, steps-mode env carry).
-OLD_RUN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "kl_penalty_run_v0")
+OLD_RUN = str(DATA / "kl_penalty_run_v0")
 OLD_ARGS = ["estimator=kl_penalty", "env=CartPole", "policy.hidden=[8]", "estimator.critic_hidden=[8]",
             "num_seeds=2", "log_every=2", "num_envs=4", "num_steps=16", "optimizer.schedule=constant",
             "progress=false"]

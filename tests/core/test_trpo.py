@@ -7,12 +7,11 @@ with adversarially large steps, and rejects steps that do not improve the surrog
 vmapped TRPO run logs final KLs ≤ δ on every iteration and seed.
 """
 
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from hydra import compose, initialize_config_dir
+from helpers import make_config
 
 from pgrun.core.offpolicy import mean_kl
 from pgrun.core.policies import softmax_linear
@@ -20,7 +19,6 @@ from pgrun.core.ppo import ratio_surrogate
 from pgrun.core.trpo import backtracking_line_search, conjugate_gradient, fisher_vector_product, natural_step, trpo_step
 from pgrun.train.program import init_seeds, make_train
 
-CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "configs")
 MAX_KL = 0.01
 
 
@@ -127,10 +125,9 @@ def test_trpo_step_on_a_pytree():
 
 
 def test_trpo_run_keeps_every_accepted_kl_below_max_kl():
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        cfg = compose("config", overrides=["estimator=trpo", "env=CartPole", "iterations=12", "log_every=12",
-                                           "num_envs=8", "num_steps=64", "policy.hidden=[16]",
-                                           "estimator.critic_hidden=[16]", f"estimator.max_kl={MAX_KL}"])
+    cfg = make_config("estimator=trpo", "env=CartPole", "iterations=12", "log_every=12", "num_envs=8",
+                      "num_steps=64", "policy.hidden=[16]", "estimator.critic_hidden=[16]",
+                      f"estimator.max_kl={MAX_KL}")
     tr = make_train(cfg)
     state = init_seeds(tr.init, jax.random.split(jax.random.PRNGKey(0), 3))
     _, m = jax.jit(jax.vmap(tr.chunk))(state)
