@@ -109,3 +109,11 @@ def test_kl_beta_is_sweepable_with_a_kl_penalty_only():
         config(*base, "estimator.constraint=none", "sweep.estimator.kl_beta=[0.0,1.0]")
     with pytest.raises(ConfigError, match=">= 0"):
         config(*base, "sweep.estimator.kl_beta=[-1.0]")
+
+
+def test_every_sweepable_key_has_a_rule_and_a_setter():
+    """config.validate owns which keys vmap and their valid values; train.sweep how each is written."""
+    from pgrun.config.validate import SWEEP_RULES
+    from pgrun.train.sweep import SETTERS
+
+    assert list(SETTERS) == list(SWEEP_RULES)
