@@ -1,6 +1,6 @@
 """The typed config: dataclass schemas registered in Hydra's ConfigStore, and the check of key names.
 
-The schemas are the single description of every key; `pgrun.config.load` turns a composed
+The schemas are the single description of every key; `pgrun.config.loader` turns a composed
 `DictConfig` into these dataclasses once, validated.
 """
 
@@ -143,7 +143,8 @@ def unknown_key_message(dotted: str) -> str | None:
     """A one-paragraph error when `dotted` (e.g. `itrations`, `optimizer.lrr`) is not a key
     of the Config schema, naming the closest valid keys; None when it is one. Keys under a
     free-form dict (`sweep.*`, `env.params.*`) are not checked here."""
-    node, path = Config, []
+    node: Any = Config
+    path: list[str] = []
     for part in dotted.split("."):
         if not (isinstance(node, type) and is_dataclass(node)):
             if typing.get_origin(node) in (dict, typing.Dict) or node is typing.Any:

@@ -219,6 +219,7 @@ def _validate_offpolicy(cfg: Config) -> None:
     ints = {"estimator.epochs": est.epochs, "estimator.minibatches": est.minibatches,
             "num_envs": cfg.num_envs, "num_steps": cfg.num_steps, "estimator.cg_iters": est.cg_iters,
             "estimator.backtrack_iters": est.backtrack_iters}
+    v: object  # each loop below narrows it to its dict's value type
     for key, v in ints.items():
         if v < 1:
             raise ConfigError(f"{key}={v} must be an integer >= 1.")

@@ -25,7 +25,7 @@ class Batch(NamedTuple):
     dist: Any = None       # π_behaviour(·|s_t) as sampled, every leaf [T, B, ...] (None: not recorded)
 
 
-def broadcast_dist(dist, batch_shape: tuple):
+def broadcast_dist(dist: Any, batch_shape: tuple) -> Any:
     """Every leaf of a distribution broadcast to batch_shape + its event axis, so it can be
     stacked and split like the batch (DiagGaussian's state-independent log_std)."""
     return jax.tree_util.tree_map(lambda x: jnp.broadcast_to(x, tuple(batch_shape) + x.shape[-1:]), dist)

@@ -8,7 +8,7 @@ estimator as its autodiff gradient. Shapes: [T, B] time-major, B = N episodes.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -17,6 +17,9 @@ from pgrun.core.batch import Batch
 from pgrun.core.masked import masked_mean
 from pgrun.core.returns import gae, reward_to_go, total_return
 from pgrun.core.slices import ROWS, sliced_sum
+
+if TYPE_CHECKING:
+    from pgrun.core.policies import Policy
 
 WEIGHTS = ("total_return", "reward_to_go", "gae")
 BASELINES = ("none", "batch_mean", "batch_mean_time", "value", "optimal")
@@ -43,8 +46,8 @@ def leave_one_out_mean(x: jax.Array, axis: int = -1) -> jax.Array:
     return (jnp.sum(x, axis=axis, keepdims=True) - x) / (n - 1)
 
 
-def compute_advantages(batch: Batch, weight: str, baseline: str, gamma, lam,
-                       v_t=None, v_tp1=None) -> Advantages:
+def compute_advantages(batch: Batch, weight: str, baseline: str, gamma: float | jax.Array, lam: float | jax.Array,
+                       v_t: jax.Array | None = None, v_tp1: jax.Array | None = None) -> Advantages:
     """Ψ_t - b_t for every step of the batch, plus the critic's regression target.
 
     batch fields [T, B]; v_t = V(s_t), v_tp1 = V(s_{t+1}) [T, B] when a critic exists.
@@ -60,6 +63,8 @@ def compute_advantages(batch: Batch, weight: str, baseline: str, gamma, lam,
     elif weight == "reward_to_go":
         psi = rtg
     elif weight == "gae":
+        if v_t is None or v_tp1 is None:
+            raise TypeError("weight=gae needs the critic's values v_t and v_tp1")
         discount_t = gamma * (1.0 - batch.terminated.astype(jnp.float32))
         psi = jax.vmap(gae, in_axes=(1, 1, 1, 1, 1, None, None), out_axes=1)(
             batch.reward, discount_t, continue_t, v_t, v_tp1, gamma, lam)
@@ -68,6 +73,7 @@ def compute_advantages(batch: Batch, weight: str, baseline: str, gamma, lam,
     else:
         raise ValueError(f"unknown weight {weight!r}; valid: {WEIGHTS}")
 
+    b: float | jax.Array
     if baseline in ("none", "optimal"):  # optimal: applied per parameter on the gradient (train.py)
         b = 0.0
     elif baseline == "batch_mean":
@@ -76,13 +82,16 @@ def compute_advantages(batch: Batch, weight: str, baseline: str, gamma, lam,
     elif baseline == "batch_mean_time":
         b = leave_one_out_mean(psi * valid, axis=1)
     elif baseline == "value":
+        if v_t is None:
+            raise TypeError("baseline=value needs the critic's values v_t")
         b = v_t
     else:
         raise ValueError(f"unknown baseline {baseline!r}; valid: {BASELINES}")
     return Advantages((psi - b) * valid, target)
 
 
-def next_state_values(critic, batch: Batch, v_t: jax.Array, max_steps: int) -> jax.Array:
+def next_state_values(critic: Callable[[jax.Array], jax.Array], batch: Batch, v_t: jax.Array,
+                      max_steps: int) -> jax.Array:
     """V(s_{t+1}) [T, B] for bootstrapping, given v_t = V(s_t) [T, B] and critic(obs [..., d]) -> [...].
 
     Within a column s_{t+1} is the next row's s_t, except after the last row and where the
@@ -113,7 +122,8 @@ def normalize(adv: jax.Array, valid: jax.Array) -> jax.Array:
     return (adv - mean) / (std + 1e-8) * valid
 
 
-def pg_loss(params, policy, batch: Batch, adv: jax.Array, entropy_coef, n_valid=None):
+def pg_loss(params: Any, policy: Policy, batch: Batch, adv: jax.Array, entropy_coef: float | jax.Array,
+            n_valid: float | jax.Array | None = None) -> tuple[jax.Array, dict[str, jax.Array]]:
     """Negative surrogate: -(1/B) Σ_{t,i} valid·log π(a|s)·A  - c_H · mean entropy.
 
     Returns (loss, metrics) with metrics {"entropy": mean entropy over valid steps}.
@@ -130,7 +140,8 @@ def pg_loss(params, policy, batch: Batch, adv: jax.Array, entropy_coef, n_valid=
     return -surrogate - entropy_coef * entropy, {"entropy": entropy}
 
 
-def pg_value_and_grad(params, policy, batch: Batch, adv: jax.Array, entropy_coef, rows: int = ROWS):
+def pg_value_and_grad(params: Any, policy: Policy, batch: Batch, adv: jax.Array, entropy_coef: float | jax.Array,
+                      rows: int = ROWS) -> Any:
     """`jax.value_and_grad(pg_loss, has_aux=True)`, accumulated over slices of the time axis
     (`slices.sliced_sum`) that stop after the last valid step of the program.
 

@@ -132,7 +132,7 @@ def policy_live_transition(mdp: TabularMDP, pi: jax.Array) -> jax.Array:
 
 
 @partial(jax.jit, static_argnames="horizon")
-def exact_J(mdp: TabularMDP, pi: jax.Array, gamma, horizon: int) -> jax.Array:
+def exact_J(mdp: TabularMDP, pi: jax.Array, gamma: float | jax.Array, horizon: int) -> jax.Array:
     """Exact J(π) of episodes truncated after `horizon` steps, by backward recursion.
 
     V_H = 0;  V_t = r_π + γ P̃_π V_{t+1}  (t = H-1, ..., 0);  J = ρ0 · V_0.
@@ -151,7 +151,7 @@ def exact_J(mdp: TabularMDP, pi: jax.Array, gamma, horizon: int) -> jax.Array:
 
 
 @jax.jit
-def exact_J_untruncated(mdp: TabularMDP, pi: jax.Array, gamma) -> jax.Array:
+def exact_J_untruncated(mdp: TabularMDP, pi: jax.Array, gamma: float | jax.Array) -> jax.Array:
     """J(π) with no time limit: solve (I - γ P̃_π) V = r_π, J = ρ0 · V.
 
     Requires γ < 1 or termination with probability 1 under π. This is the H → ∞ limit
@@ -165,7 +165,7 @@ def exact_J_untruncated(mdp: TabularMDP, pi: jax.Array, gamma) -> jax.Array:
 
 
 @partial(jax.jit, static_argnames="horizon")
-def q_values(mdp: TabularMDP, pi: jax.Array, gamma, horizon: int) -> jax.Array:
+def q_values(mdp: TabularMDP, pi: jax.Array, gamma: float | jax.Array, horizon: int) -> jax.Array:
     """Time-indexed action values of the truncated process.
 
     Q_t(s,a) = R(s,a) + γ Σ_{s'} P̃(s'|s,a) V_{t+1}(s'),  V_t(s) = Σ_a π(a|s) Q_t(s,a),  V_H = 0.
@@ -200,7 +200,7 @@ def state_visitation(mdp: TabularMDP, pi: jax.Array, horizon: int) -> jax.Array:
 
 
 @partial(jax.jit, static_argnames="horizon")
-def exact_J_forward(mdp: TabularMDP, pi: jax.Array, gamma, horizon: int) -> jax.Array:
+def exact_J_forward(mdp: TabularMDP, pi: jax.Array, gamma: float | jax.Array, horizon: int) -> jax.Array:
     """J = Σ_{t<H} γ^t Σ_s d_t(s) r_π(s): the forward form of `exact_J` (same value)."""
     d = state_visitation(mdp, pi, horizon)
     disc = gamma ** jnp.arange(horizon, dtype=d.dtype)
@@ -211,7 +211,7 @@ def exact_J_forward(mdp: TabularMDP, pi: jax.Array, gamma, horizon: int) -> jax.
 
 
 @partial(jax.jit, static_argnames="horizon")
-def exact_grad_pgt(mdp: TabularMDP, logits: jax.Array, gamma, horizon: int) -> jax.Array:
+def exact_grad_pgt(mdp: TabularMDP, logits: jax.Array, gamma: float | jax.Array, horizon: int) -> jax.Array:
     """∇_logits J by the policy gradient theorem, computed explicitly (no autodiff).
 
     ∇J = Σ_{t<H} γ^t Σ_s d_t(s) Σ_a π(a|s) Q_t(s,a) ∇ log π(a|s), with the tabular softmax

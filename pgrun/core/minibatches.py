@@ -12,6 +12,8 @@ The random order is `permutation`, a keyed Feistel network rather than
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 
@@ -25,7 +27,7 @@ def _mix(x: jax.Array) -> jax.Array:
     return x ^ (x >> 16)
 
 
-def permutation(key, n: int, rounds: int = 12) -> jax.Array:
+def permutation(key: jax.Array, n: int, rounds: int = 12) -> jax.Array:
     """A pseudo-random permutation of 0..n-1 (int32 [n]), a function of `key` only.
 
     Each index, a k-bit number (2^k ≥ n > 2^(k-1)), is encrypted by a `rounds`-round
@@ -56,7 +58,7 @@ def permutation(key, n: int, rounds: int = 12) -> jax.Array:
     return x.astype(jnp.int32)
 
 
-def split_columns(key, tree, num_minibatches: int):
+def split_columns(key: jax.Array, tree: Any, num_minibatches: int) -> Any:
     """Leaves [T, B, ...] -> [M, T, B/M, ...] with the B columns permuted at random."""
     leaves = jax.tree_util.tree_leaves(tree)
     num_cols = leaves[0].shape[1]
@@ -72,7 +74,7 @@ def split_columns(key, tree, num_minibatches: int):
     return jax.tree_util.tree_map(split, tree)
 
 
-def split_transitions(key, tree, num_minibatches: int):
+def split_transitions(key: jax.Array, tree: Any, num_minibatches: int) -> Any:
     """Leaves [T, B, ...] -> [M, 1, T·B/M, ...] with the T·B transitions permuted at random."""
     leaves = jax.tree_util.tree_leaves(tree)
     n = leaves[0].shape[0] * leaves[0].shape[1]

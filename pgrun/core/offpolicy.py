@@ -38,6 +38,8 @@ Arrays are time-major [T, B]; in steps mode a column holds several episode *segm
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 
@@ -115,7 +117,8 @@ def log_importance_weights(log_rho_t: jax.Array, continue_t: jax.Array, valid_t:
     raise ValueError(f"unknown correction {correction!r}; valid: {CORRECTIONS}")
 
 
-def importance_weights(log_rho_t, continue_t, valid_t, correction: str, clip_weight=None) -> jax.Array:
+def importance_weights(log_rho_t: jax.Array, continue_t: jax.Array, valid_t: jax.Array, correction: str,
+                       clip_weight: float | None = None) -> jax.Array:
     """w_t = min(exp(log w_t), c) on valid steps, 0 on padding.  [T, B] -> [T, B].
 
     Truncation is applied in log space, min(log w, log c), so huge trajectory weights do
@@ -127,7 +130,8 @@ def importance_weights(log_rho_t, continue_t, valid_t, correction: str, clip_wei
     return jnp.where(valid_t, jnp.exp(log_w), 0.0)
 
 
-def is_surrogate(logp_t, adv_t, w_t, valid_t, scale) -> jax.Array:
+def is_surrogate(logp_t: jax.Array, adv_t: jax.Array, w_t: jax.Array, valid_t: jax.Array,
+                 scale: float | jax.Array) -> jax.Array:
     """J̃(θ') = (1/scale) Σ_{t,i} sg(w_t) · log π_θ'(a_t|s_t) · sg(A_t) · valid_t.
 
     logp_t = log π_θ'(a_t|s_t) [T, B] (differentiable); adv_t, w_t, valid_t [T, B];
@@ -140,7 +144,8 @@ def is_surrogate(logp_t, adv_t, w_t, valid_t, scale) -> jax.Array:
 # ------------------------------------------------------------------ diagnostics
 
 
-def weight_diagnostics(log_rho_t, continue_t, valid_t, correction: str) -> dict:
+def weight_diagnostics(log_rho_t: jax.Array, continue_t: jax.Array, valid_t: jax.Array,
+                       correction: str) -> dict[str, jax.Array]:
     """Importance-weight health of a batch under π_θ' (untruncated weights).
 
     One weight per episode segment for `trajectory`, one per valid step otherwise (for
@@ -170,7 +175,7 @@ def weight_diagnostics(log_rho_t, continue_t, valid_t, correction: str) -> dict:
     }
 
 
-def mean_kl(old_dist, new_dist, valid_t) -> jax.Array:
+def mean_kl(old_dist: Any, new_dist: Any, valid_t: jax.Array) -> jax.Array:
     """(1/n) Σ_{valid t} KL(π_old(·|s_t) ‖ π_new(·|s_t)).  Distributions over [T, B] -> scalar."""
     return masked_mean(old_dist.kl(new_dist), valid_t)
 

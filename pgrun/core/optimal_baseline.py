@@ -35,6 +35,8 @@ batches are `pgrun.core.batch.Batch` time-major [T, N, ...].
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
@@ -43,8 +45,11 @@ from pgrun.core.batch import Batch
 from pgrun.core.estimators import leave_one_out_mean
 from pgrun.core.returns import total_return
 
+if TYPE_CHECKING:
+    from pgrun.core.policies import Policy
 
-def episode_scores(policy, params, batch: Batch) -> jax.Array:
+
+def episode_scores(policy: Policy, params: Any, batch: Batch) -> jax.Array:
     """g_i = Σ_t valid_t ∇_θ log π_θ(a_t^i | s_t^i), flattened.   -> [N, P].
 
     vmap over the episode axis (axis 1 of the time-major batch) of the gradient of one
@@ -61,7 +66,7 @@ def episode_scores(policy, params, batch: Batch) -> jax.Array:
     return jax.vmap(one, in_axes=(1, 1, 1))(batch.obs, batch.action, batch.valid)
 
 
-def episode_returns(batch: Batch, gamma) -> jax.Array:
+def episode_returns(batch: Batch, gamma: float | jax.Array) -> jax.Array:
     """R_i = Σ_t γ^t r_t^i over the valid steps of episode i.   -> [N]."""
     return jax.vmap(total_return, in_axes=(1, 1, None))(batch.reward, batch.valid, gamma)
 
@@ -109,7 +114,7 @@ def optimal_baseline_grad_flat(g: jax.Array, R: jax.Array) -> jax.Array:
     return jnp.mean(g * (R[:, None] - b), axis=0)
 
 
-def optimal_baseline_grad(policy, params, batch: Batch, gamma):
+def optimal_baseline_grad(policy: Policy, params: Any, batch: Batch, gamma: float | jax.Array) -> Any:
     """Estimate of +∇_θ J(θ) (ASCENT direction) with the leave-one-out optimal baseline.
 
     Same pytree structure as `params`. Unbiased for ∇J of the discounted objective

@@ -7,7 +7,7 @@ A `Policy` is a pair of pure functions: `init(key) -> params` and
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple, Sequence
+from typing import Any, Callable, NamedTuple, Sequence, cast
 
 import flax.linen as nn
 import jax
@@ -139,30 +139,30 @@ class MLP(nn.Module):
         return x.reshape(batch_shape + (self.out,))
 
 
-def mlp(obs_dim: int, action_space: spaces.Space, hidden: Sequence[int], activation: str,
+def mlp(obs_dim: int, action_space: spaces.Discrete | spaces.Box, hidden: Sequence[int], activation: str,
         init_sigma: float = 1.0) -> Policy:
     """Deep policy network: categorical logits head, or Gaussian mean head with a learned
     state-independent log-std for Box action spaces."""
     discrete = isinstance(action_space, spaces.Discrete)
-    out = int(action_space.n) if discrete else int(np.prod(action_space.shape))
+    out = int(action_space.n) if isinstance(action_space, spaces.Discrete) else int(np.prod(action_space.shape))
     net = MLP(tuple(hidden), out, activation)
 
     def init(key):
-        params = {"net": net.init(key, jnp.zeros((obs_dim,), jnp.float32))}
+        params: dict[str, Any] = {"net": net.init(key, jnp.zeros((obs_dim,), jnp.float32))}
         if not discrete:
             params["log_std"] = jnp.full((out,), np.log(init_sigma), jnp.float32)
         return params
 
     def dist(params, obs):
-        y = net.apply(params["net"], obs)
+        y = cast(jax.Array, net.apply(params["net"], obs))
         return Categorical(y) if discrete else DiagGaussian(y, params["log_std"])
 
     return Policy(init, dist, discrete)
 
 
-def make_critic(obs_dim: int, hidden: Sequence[int], activation: str):
+def make_critic(obs_dim: int, hidden: Sequence[int], activation: str) -> tuple[Callable, Callable]:
     """V_φ(s): MLP to a scalar. Returns (init(key) -> φ, apply(φ, obs [..., obs_dim]) -> [...])."""
     net = MLP(tuple(hidden), 1, activation, out_scale=1.0)
     init = lambda key: net.init(key, jnp.zeros((obs_dim,), jnp.float32))  # noqa: E731
-    apply = lambda phi, obs: net.apply(phi, obs)[..., 0]  # noqa: E731
+    apply = lambda phi, obs: cast(jax.Array, net.apply(phi, obs))[..., 0]  # noqa: E731
     return init, apply

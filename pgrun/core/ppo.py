@@ -18,7 +18,8 @@ import jax.numpy as jnp
 from pgrun.core.masked import masked_mean
 
 
-def clipped_surrogate(log_rho_t, adv_t, valid_t, clip_eps) -> tuple[jnp.ndarray, jnp.ndarray]:
+def clipped_surrogate(log_rho_t: jnp.ndarray, adv_t: jnp.ndarray, valid_t: jnp.ndarray,
+                      clip_eps: float | jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
     """(L^CLIP, clip fraction) of one minibatch.
 
     L^CLIP = mean_valid min(ρ_t A_t, clip(ρ_t, 1-ε, 1+ε) A_t), ρ_t = exp(log_rho_t) with
@@ -35,12 +36,12 @@ def clipped_surrogate(log_rho_t, adv_t, valid_t, clip_eps) -> tuple[jnp.ndarray,
     return surrogate, clip_frac
 
 
-def ratio_surrogate(log_rho_t, adv_t, valid_t) -> jnp.ndarray:
+def ratio_surrogate(log_rho_t: jnp.ndarray, adv_t: jnp.ndarray, valid_t: jnp.ndarray) -> jnp.ndarray:
     """L(θ') = mean_valid ρ_t(θ') A_t, the unclipped per-step surrogate (TRPO's objective)."""
     return masked_mean(jnp.exp(log_rho_t) * adv_t, valid_t)
 
 
-def approx_kl(log_rho_t, valid_t) -> jnp.ndarray:
+def approx_kl(log_rho_t: jnp.ndarray, valid_t: jnp.ndarray) -> jnp.ndarray:
     """mean_valid (ρ_t - 1) - log ρ_t: an unbiased, non-negative sample estimate of
     KL(π_θ ‖ π_θ') from the actions sampled by π_θ (Schulman's k3). Used for early stopping."""
     return masked_mean(jnp.expm1(log_rho_t) - log_rho_t, valid_t)

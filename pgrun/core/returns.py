@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 
 
-def reward_to_go(r_t: jax.Array, continue_t: jax.Array, gamma) -> jax.Array:
+def reward_to_go(r_t: jax.Array, continue_t: jax.Array, gamma: float | jax.Array) -> jax.Array:
     """G_t = r_t + γ·continue_t·G_{t+1}, with G_T = 0.
 
     r_t, continue_t: [T] -> G_t: [T]. Within one episode G_t = Σ_{k≥t} γ^{k-t} r_k.
@@ -25,7 +25,7 @@ def reward_to_go(r_t: jax.Array, continue_t: jax.Array, gamma) -> jax.Array:
     return g_t
 
 
-def total_return(r_t: jax.Array, valid_t: jax.Array, gamma) -> jax.Array:
+def total_return(r_t: jax.Array, valid_t: jax.Array, gamma: float | jax.Array) -> jax.Array:
     """G(τ) = Σ_t γ^t r_t over the valid steps of one episode that starts at t = 0.
 
     r_t, valid_t: [T] -> scalar.
@@ -34,7 +34,8 @@ def total_return(r_t: jax.Array, valid_t: jax.Array, gamma) -> jax.Array:
     return jnp.sum(jnp.where(valid_t, r_t * gamma**t, 0.0))
 
 
-def gae(r_t, discount_t, continue_t, v_t, v_tp1, gamma, lam) -> jax.Array:
+def gae(r_t: jax.Array, discount_t: jax.Array, continue_t: jax.Array, v_t: jax.Array, v_tp1: jax.Array,
+        gamma: float | jax.Array, lam: float | jax.Array) -> jax.Array:
     """Generalised advantage estimation, GAE(λ).
 
     δ_t = r_t + discount_t·V(s_{t+1}) - V(s_t)            (no bootstrap at termination)

@@ -19,7 +19,7 @@ flattened with `ravel_pytree`.
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -57,7 +57,7 @@ def conjugate_gradient(matvec: Callable, b: jax.Array, iters: int, residual_tol:
     return x
 
 
-def fisher_vector_product(kl_fn: Callable, theta0: jax.Array, damping) -> Callable:
+def fisher_vector_product(kl_fn: Callable, theta0: jax.Array, damping: float | jax.Array) -> Callable:
     """v ↦ (F + λI) v with F = ∇²KL̄(θ0): a jvp of the gradient of the mean KL.  θ0, v [n]."""
     grad_kl = jax.grad(kl_fn)
 
@@ -67,7 +67,7 @@ def fisher_vector_product(kl_fn: Callable, theta0: jax.Array, damping) -> Callab
     return fvp
 
 
-def natural_step(g: jax.Array, fvp: Callable, max_kl, cg_iters: int) -> jax.Array:
+def natural_step(g: jax.Array, fvp: Callable, max_kl: float | jax.Array, cg_iters: int) -> jax.Array:
     """s = √(2δ / xᵀ(F + λI)x) · x with x = CG((F + λI), g): the step whose quadratic KL
     model ½ sᵀ(F + λI)s equals δ.  0 when g = 0.  g [n] -> s [n]."""
     x = conjugate_gradient(fvp, g, cg_iters)
@@ -77,7 +77,8 @@ def natural_step(g: jax.Array, fvp: Callable, max_kl, cg_iters: int) -> jax.Arra
 
 
 def backtracking_line_search(surrogate_fn: Callable, kl_fn: Callable, theta0: jax.Array,
-                             full_step: jax.Array, max_kl, iters: int, coef) -> tuple[jax.Array, LineSearch]:
+                             full_step: jax.Array, max_kl: float | jax.Array, iters: int,
+                             coef: float | jax.Array) -> tuple[jax.Array, LineSearch]:
     """First θ0 + coef^j·full_step (j = 0 .. iters-1) with KL̄ ≤ max_kl and L above L(θ0).
 
     surrogate_fn, kl_fn: [n] -> scalar. Returns (θ_new [n], LineSearch); θ_new = θ0 if no
@@ -104,8 +105,9 @@ def backtracking_line_search(surrogate_fn: Callable, kl_fn: Callable, theta0: ja
     return theta, LineSearch(j, accepted, jnp.where(accepted, kl, zero), jnp.where(accepted, gain, zero))
 
 
-def trpo_step(surrogate_fn: Callable, kl_fn: Callable, params, max_kl, cg_iters: int, damping,
-              backtrack_iters: int, backtrack_coef):
+def trpo_step(surrogate_fn: Callable, kl_fn: Callable, params: Any, max_kl: float | jax.Array, cg_iters: int,
+              damping: float | jax.Array, backtrack_iters: int,
+              backtrack_coef: float | jax.Array) -> tuple[Any, LineSearch, dict[str, jax.Array]]:
     """One TRPO update of a parameter pytree.
 
     surrogate_fn(params) -> L (to maximise), kl_fn(params) -> mean KL(π_old ‖ π_params), with

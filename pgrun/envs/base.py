@@ -35,6 +35,7 @@ class PGEnv(FuncEnv):
     gym_id: str | None = None
     max_episode_steps: int = 1000
     solved_threshold: float | None = None
+    default_params: Any  # the subclass's params pytree (FuncEnv types it `Params | None`)
 
     def __init__(self, options: dict | None = None):
         super().__init__(options)

@@ -9,11 +9,13 @@ Keyword arguments to `make` override env params: `make("pgrun/Pendulum-v1", g=9.
 from __future__ import annotations
 
 import functools
+from typing import cast
 
 import gymnasium
 import jax
 from gymnasium.envs.functional_jax_env import FunctionalJaxEnv
 
+from pgrun.envs.base import PGEnv
 from pgrun.envs.registry import ENVS, make_env
 
 
@@ -26,7 +28,7 @@ def gym_id(name: str) -> str:
 
 def make_gym_env(name: str, render_mode: str | None = None, **params) -> FunctionalJaxEnv:
     """pgrun env `name` as a (stateful, jitted) gymnasium env with params overridden."""
-    env = make_env(name)
+    env = cast(PGEnv, make_env(name))  # an ENVS name: never a HostEnv
     env.default_params = env.params_from_overrides(params)
     env.transform(jax.jit)
     return FunctionalJaxEnv(env, metadata={"render_modes": [], "jax": True}, render_mode=render_mode)

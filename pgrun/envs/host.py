@@ -93,7 +93,7 @@ class HostEnv:
         (a finished env is reset inside the step that ended it; its final observation is in
         info["final_obs"]). "async" runs each copy in its own process, started by a fork server
         (forking this process itself could deadlock: JAX is multithreaded)."""
-        vector_kwargs = {"autoreset_mode": gymnasium.vector.AutoresetMode.SAME_STEP}
+        vector_kwargs: dict[str, Any] = {"autoreset_mode": gymnasium.vector.AutoresetMode.SAME_STEP}
         if mode == "async":
             vector_kwargs["context"] = "forkserver"
         return gymnasium.make_vec(self.gym_id, num_envs=num_envs, vectorization_mode=mode,
@@ -120,6 +120,7 @@ class HostEnv:
         space = self.action_space
         if isinstance(space, spaces.Discrete):
             return np.asarray(action, np.int64) + int(space.start)
+        assert isinstance(space, spaces.Box)  # _check_action_space: Discrete or Box
         a = np.asarray(action).reshape((len(action),) + space.shape)
         return np.clip(a, space.low, space.high).astype(space.dtype)
 

@@ -60,9 +60,9 @@ class MountainCar(PGEnv):
     observation_space = spaces.Box(
         np.array([-1.2, -0.07], np.float32), np.array([0.6, 0.07], np.float32), dtype=np.float32
     )
-    action_space = spaces.Discrete(3)
+    action_space: spaces.Space = spaces.Discrete(3)
 
-    def get_default_params(self, **kwargs) -> MountainCarParams:
+    def get_default_params(self, **kwargs) -> MountainCarParams | MountainCarContinuousParams:
         return MountainCarParams(**kwargs)
 
     def initial(self, rng, params=None):

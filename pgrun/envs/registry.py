@@ -8,7 +8,7 @@ from pgrun.envs.base import PGEnv
 from pgrun.envs.cartpole import CartPole
 from pgrun.envs.chain import Chain
 from pgrun.envs.external import make_func_env
-from pgrun.envs.host import make_host_env
+from pgrun.envs.host import HostEnv, make_host_env
 from pgrun.envs.mountain_car import MountainCar, MountainCarContinuous
 from pgrun.envs.particle import Particle, ParticleContinuous
 from pgrun.envs.pendulum import Pendulum
@@ -20,7 +20,7 @@ ENVS: dict[str, type[PGEnv]] = {
 }
 
 
-def make_env(name: str) -> PGEnv:
+def make_env(name: str) -> PGEnv | HostEnv:
     """Instantiate the env registered as `name` (UnknownKeyError, a ConfigError, lists the valid names).
 
     `gym:<id>` gives a `HostEnv` (pgrun/envs/host.py): any gymnasium env, stepped on the host;

@@ -36,7 +36,7 @@ import os
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Callable, List, Optional
+from typing import Callable, List, Optional, cast
 
 import jax
 import jax.numpy as jnp
@@ -139,9 +139,11 @@ def diagnose(cfg: Config, params, out_dir: str | None, estimators, batches: int 
     if (wants_critic and (critic is None or critic == "fit")) or "optimal_baseline_indep" in estimators:
         indep = sample(k_critic, int(critic_batches))  # independent of the diagnosed batches
     if "optimal_baseline_indep" in estimators:
+        assert indep is not None
         b_star = gradients.fit_optimal_baseline(policy, params, indep, gamma)
     if wants_critic:
         if critic is None or critic == "fit":
+            assert indep is not None
             critic = gradients.fit_critic(
                 int(np.prod(env.observation_space.shape)), cfg.estimator.critic_hidden, cfg.policy.activation,
                 indep, gamma, k_fit, steps=int(critic_steps))
@@ -161,7 +163,7 @@ def diagnose(cfg: Config, params, out_dir: str | None, estimators, batches: int 
     samples, timings = {}, {}
     for name in estimators:
         t = time.perf_counter()
-        fn = gradients.make_grad_fn(name, policy, gamma, lam, critic, b_star)
+        fn = gradients.make_grad_fn(name, policy, gamma, lam, cast(Optional[Callable], critic), b_star)
         samples[name] = gradients.batched_grads(fn, params, data)
         timings[name] = round(time.perf_counter() - t, 3)
 
@@ -173,7 +175,7 @@ def diagnose(cfg: Config, params, out_dir: str | None, estimators, batches: int 
     if ref is not None:
         ref_info = {"kind": "exact", "J": reference.exact_value(env, env_params, policy, params, gamma, max_steps)}
     else:
-        fn = gradients.make_grad_fn(ref_estimator, policy, gamma, lam, critic)
+        fn = gradients.make_grad_fn(ref_estimator, policy, gamma, lam, cast(Optional[Callable], critic))
         ref, ref_se = reference.mc_reference(gradients.batched_grads(fn, params, sample(k_ref, int(ref_batches))))
         ref_info = {"kind": "monte_carlo", "estimator": ref_estimator, "batches": int(ref_batches),
                     "se_norm": float(np.linalg.norm(ref_se))}
@@ -306,7 +308,7 @@ def split_overrides(argv: list[str]) -> tuple[list[str], DiagnoseConfig]:
     except Exception as e:  # omegaconf's ConfigKeyError / ValidationError
         valid = ", ".join(DiagnoseConfig.__dataclass_fields__)
         raise SystemExit(f"pgrun-diagnose: bad diagnose override: {e}\nvalid diagnose keys: {valid}") from None
-    return rest, OmegaConf.to_object(dcfg)
+    return rest, cast(DiagnoseConfig, OmegaConf.to_object(dcfg))
 
 
 def run_from_overrides(argv: list[str]) -> dict:

@@ -147,7 +147,7 @@ def variance_ratio(G_a: np.ndarray, G_b: np.ndarray, counts: np.ndarray | None =
     """
     G_a, G_b = np.asarray(G_a, np.float64), np.asarray(G_b, np.float64)
     ratio = float(G_a.var(0, ddof=1).sum() / G_b.var(0, ddof=1).sum())
-    out = {"ratio": ratio}
+    out: dict[str, float | list[float]] = {"ratio": ratio}
     if counts is not None:
         ta = bootstrap_total_variance(G_a, counts) if boot_a is None else boot_a
         tb = bootstrap_total_variance(G_b, counts) if boot_b is None else boot_b

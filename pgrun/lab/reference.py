@@ -34,14 +34,14 @@ def exact_J_fn(env, env_params, policy, gamma: float, max_steps: int):
         return lambda p: exact_J(policy.dist, p, env_params)
     mdp_type = _tabular_mdp_type()
     if mdp_type is not None and isinstance(env_params, mdp_type):
-        from pgrun.core.exact import exact_J
+        from pgrun.core.exact import exact_J as exact_J_tabular
         num_states = int(env_params.R.shape[0])
         obs = jax.vmap(lambda s: env.observation(s, None, env_params))(jnp.arange(num_states))
         obs = jnp.asarray(obs, jnp.float32)
 
         def J(p):
             pi = jnp.exp(policy.dist(p, obs).log_probs())  # [S, A]
-            return exact_J(env_params, pi, gamma, int(max_steps))
+            return exact_J_tabular(env_params, pi, gamma, int(max_steps))
         return J
     return None
 

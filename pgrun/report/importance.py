@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import csv
 import os
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -145,7 +146,8 @@ def summarize_updates(rows: list[dict], last_k: int = LAST_K) -> dict:
     (iteration, seed): the KL of every update, for quantiles and maxima.
     """
     seeds = sorted({int(r["seed"]) for r in rows})
-    per = {k: [] for k in ("kl_mean", "kl_max", "ess_mean", "wmax_mean", "wmax_max", "updates_mean", "final_return")}
+    per: dict[str, list[float]] = {
+        k: [] for k in ("kl_mean", "kl_max", "ess_mean", "wmax_mean", "wmax_max", "updates_mean", "final_return")}
     kl_all = []
     for s in seeds:
         rs = sorted((r for r in rows if int(r["seed"]) == s), key=lambda r: int(r["iteration"]))
@@ -159,7 +161,7 @@ def summarize_updates(rows: list[dict], last_k: int = LAST_K) -> dict:
         per["updates_mean"].append(_floats(rs, "updates").mean())
         per["final_return"].append(ret[-last_k:].mean())
         kl_all.append(kl)
-    out = {k: np.asarray(v) for k, v in per.items()}
+    out: dict[str, Any] = {k: np.asarray(v) for k, v in per.items()}
     out["kl_all"] = np.concatenate(kl_all)
     out["seeds"] = seeds
     out["iterations"] = int(max(int(r["iteration"]) for r in rows))

@@ -12,6 +12,7 @@ sections) and returns a `pgrun.report.claims.Section`.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -311,7 +312,8 @@ def behavioral_cloning(ctx) -> Section:
         return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
 
     g_bc = bc.bc_grad(policy, params, batch)
-    rows, checks = [], {}
+    rows: list[str] = []
+    checks: dict[float | str, dict[str, Any]] = {}
     for gamma in (1.0, 0.99):
         rf = jax.jit(make_grad_fn("reinforce", policy, gamma))
         rtg = jax.jit(make_grad_fn("reward_to_go", policy, gamma))

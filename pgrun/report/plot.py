@@ -30,6 +30,7 @@ import math
 import os
 import sys
 from dataclasses import dataclass, field
+from typing import Any, Callable, cast
 
 import numpy as np
 from scipy import stats
@@ -81,7 +82,7 @@ def read_config(run_dir: str) -> dict:
     hydra_cfg = os.path.join(run_dir, ".hydra", "config.yaml")
     if os.path.isfile(hydra_cfg):
         from omegaconf import OmegaConf
-        return OmegaConf.to_container(OmegaConf.load(hydra_cfg), resolve=True)
+        return cast(dict, OmegaConf.to_container(OmegaConf.load(hydra_cfg), resolve=True))
     summary = os.path.join(run_dir, "summary.json")
     if os.path.isfile(summary):
         with open(summary) as f:
@@ -188,7 +189,7 @@ def iqm(x, axis=0):
     return stats.trim_mean(x, 0.25, axis=axis)
 
 
-STATS = {"mean": np.mean, "iqm": iqm}
+STATS: dict[str, Callable[..., Any]] = {"mean": np.mean, "iqm": iqm}
 
 
 def bootstrap_ci(data: np.ndarray, stat: str = "mean", n_boot: int = 2000, seed: int = 0):

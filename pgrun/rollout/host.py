@@ -12,7 +12,7 @@ one jitted `sample_actions` and gets actions and log-probs back. The result is t
 from __future__ import annotations
 
 import time
-from typing import Callable
+from typing import Any, Callable, cast
 
 import jax
 import numpy as np
@@ -22,7 +22,7 @@ from pgrun.core.batch import Batch
 from pgrun.envs.host import HostEnv
 
 
-def make_sample_actions(policy) -> Callable:
+def make_sample_actions(policy) -> jax.stages.Wrapped:
     """jit(sample_actions)(params [S, ...], obs [S, B, D], keys [S], t) -> (action, log_prob).
 
     action [S, B] (discrete) or [S, B, act_dim] as sampled (unclipped); log_prob [S, B].
@@ -52,9 +52,9 @@ class HostSampler:
         self.N = self.S * self.B
         self.vec = env.make_vec(self.N, max_steps, kwargs, mode)
         self.sample_actions = make_sample_actions(policy)
-        self._reset_seeds = env_seeds(seeds, episodes)  # used by the first reset only
+        self._reset_seeds: list[int] | None = env_seeds(seeds, episodes)  # used by the first reset only
         self.discrete = isinstance(env.action_space, spaces.Discrete)
-        self.act_shape = () if self.discrete else (int(np.prod(env.action_space.shape)),)
+        self.act_shape = () if self.discrete else (int(np.prod(cast(tuple[int, ...], env.action_space.shape))),)
         self.obs_dim = int(env.observation_space.shape[0])
         self.vector_steps = 0  # vector-env steps taken, masked ones included
         self.policy_s = 0.0    # seconds in sample_actions: dispatch, compute, device<->host copies
@@ -77,12 +77,13 @@ class HostSampler:
         obs = self.env.encode_obs(raw, N)
         self.env_s += time.perf_counter() - t0
         act_dtype = np.int32 if self.discrete else np.float32
+        zeros: Callable[..., Any] = np.zeros  # this Batch holds NumPy arrays
         buf = Batch(
-            obs=np.zeros((S, T, B, self.obs_dim), np.float32),
-            action=np.zeros((S, T, B) + self.act_shape, act_dtype),
-            log_prob=np.zeros((S, T, B), np.float32), reward=np.zeros((S, T, B), np.float32),
-            terminated=np.zeros((S, T, B), bool), truncated=np.zeros((S, T, B), bool),
-            valid=np.zeros((S, T, B), bool), next_obs=np.zeros((S, T, B, self.obs_dim), np.float32))
+            obs=zeros((S, T, B, self.obs_dim), np.float32),
+            action=zeros((S, T, B) + self.act_shape, act_dtype),
+            log_prob=zeros((S, T, B), np.float32), reward=zeros((S, T, B), np.float32),
+            terminated=zeros((S, T, B), bool), truncated=zeros((S, T, B), bool),
+            valid=zeros((S, T, B), bool), next_obs=zeros((S, T, B, self.obs_dim), np.float32))
         alive = np.ones(N, bool)
         for t in range(T):
             t0 = time.perf_counter()

@@ -14,9 +14,13 @@ from __future__ import annotations
 import logging
 import os
 import re
+from typing import TYPE_CHECKING
 
 import jax
 import numpy as np
+
+if TYPE_CHECKING:
+    import orbax.checkpoint as ocp
 
 CHECKPOINT_DIR = "checkpoints"
 
@@ -47,7 +51,7 @@ class Checkpointer:
 
     def __init__(self, run_dir: str, every: int | None, start_iteration: int = 0):
         self.run_dir, self.every, self.last = run_dir, int(every or 0), start_iteration
-        self._mngr = None
+        self._mngr: ocp.CheckpointManager | None = None
 
     def due(self, iteration: int) -> bool:
         return self.every > 0 and iteration // self.every > self.last // self.every

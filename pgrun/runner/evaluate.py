@@ -14,7 +14,7 @@ import argparse
 import os
 import sys
 from dataclasses import fields
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import jax
 import jax.numpy as jnp
@@ -147,7 +147,7 @@ def parse_args(argv: list[str] | None) -> tuple[str, EvalConfig]:
         ec = OmegaConf.merge(OmegaConf.structured(EvalConfig), OmegaConf.from_dotlist(a.options))
     except Exception as e:  # unknown key or a value of the wrong type
         raise ConfigError(f"{e.__class__.__name__}: {str(e).splitlines()[0]}; options: {keys}.") from None
-    return a.run_dir, OmegaConf.to_object(ec)
+    return a.run_dir, cast(EvalConfig, OmegaConf.to_object(ec))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
@@ -120,6 +121,6 @@ def batch_spec(sampler: HostSampler) -> Batch:
     """Shapes and dtypes of the Batch `collect` returns, [S, T, B, ...] (for ahead-of-time compile)."""
     S, T, B, D = sampler.S, sampler.T, sampler.B, sampler.obs_dim
     a_dtype = np.int32 if sampler.discrete else np.float32
-    z = lambda shape, dt=np.float32: jax.ShapeDtypeStruct(shape, dt)  # noqa: E731
+    z: Callable[..., Any] = lambda shape, dt=np.float32: jax.ShapeDtypeStruct(shape, dt)  # noqa: E731
     return Batch(z((S, T, B, D)), z((S, T, B) + sampler.act_shape, a_dtype), z((S, T, B)), z((S, T, B)),
                  z((S, T, B), bool), z((S, T, B), bool), z((S, T, B), bool), z((S, T, B, D)))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from typing import Any
 
 import jax
 import numpy as np
@@ -30,7 +31,7 @@ from pgrun.train.sweep import init_runs, make_layout
 def run(cfg: Config, out_dir: str) -> dict:
     """Train every sweep point x cfg.num_seeds seeds in one compiled program (the run axis sharded
     over the devices); write metrics.csv, checkpoints/ and summary.json in out_dir, or continue the
-    run in cfg.resume. `cfg` comes from `pgrun.config.load` (validated). Raises ConfigError
+    run in cfg.resume. `cfg` comes from `pgrun.config.loader` (validated). Raises ConfigError
     (RunDirExists) before anything runs."""
     parts = build(cfg)
     resume = bool(cfg.resume)
@@ -45,8 +46,8 @@ def run(cfg: Config, out_dir: str) -> dict:
     sharding, padded = run_sharding(n_runs)
     keys = pad_runs(np.stack([np.asarray(jax.random.PRNGKey(s)) for s in seeds]), padded)
     values = pad_runs(layout.values(), padded)
-    shard_out = {"out_shardings": sharding} if sharding is not None else {}
-    shard_in = {"in_shardings": (sharding,)} if sharding is not None else {}
+    shard_out: dict[str, Any] = {"out_shardings": sharding} if sharding is not None else {}
+    shard_in: dict[str, Any] = {"in_shardings": (sharding,)} if sharding is not None else {}
     metrics_path = os.path.join(out_dir, "metrics.csv")
     columns = layout.columns(COLUMNS)
 
@@ -67,7 +68,7 @@ def run(cfg: Config, out_dir: str) -> dict:
     tb = None
     if cfg.logger.tensorboard:
         tb = TensorBoardLogger(out_dir, layout.run_points, bool(layout.keys), start if resume else None)
-    summary = {"status": "running", "iterations": start, "seeds": layout.seeds, "env": cfg.env.name,
+    summary: dict[str, Any] = {"status": "running", "iterations": start, "seeds": layout.seeds, "env": cfg.env.name,
                "max_episode_steps": trainer.max_steps, "compile_s": round(compile_s, 3),
                "devices": len(jax.devices()), "resumed_from": start if resume else None}
     env_steps = np.asarray(unpad_runs(state.env_steps, n_runs), np.int64)

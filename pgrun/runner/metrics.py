@@ -28,11 +28,13 @@ class MetricsWriter:
     def __init__(self, path: str, columns: list[str] = COLUMNS, append: bool = False):
         self.path, self.columns = path, columns
         flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | (0 if append else os.O_TRUNC)
-        self._fd = os.open(path, flags, 0o644)
+        self._fd: int | None = os.open(path, flags, 0o644)
         if not append:
             self._write(",".join(columns) + "\n")
 
     def _write(self, text: str) -> None:
+        if self._fd is None:
+            raise TypeError(f"{self.path} is closed")
         data = text.encode()
         while data:
             data = data[os.write(self._fd, data):]
@@ -93,7 +95,7 @@ def confidence_interval(x: np.ndarray, level: float = 0.95) -> tuple[float, floa
 
 
 def versions() -> dict:
-    out = {}
+    out: dict[str, str | None] = {}
     for pkg in ("pgrun", "jax", "jaxlib", "flax", "optax", "gymnasium", "hydra-core", "numpy"):
         try:
             out[pkg] = metadata.version(pkg)

@@ -11,7 +11,7 @@ Other envs (Bandit, Chain) have nothing to draw: `render_frames` raises ConfigEr
 from __future__ import annotations
 
 import os
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -84,7 +84,7 @@ def _gym_frames(gym_id: str, ep: Episode, n: int) -> list[np.ndarray]:
 
     genv = gymnasium.make(gym_id, render_mode="rgb_array")
     genv.reset(seed=0)
-    raw = genv.unwrapped
+    raw: Any = genv.unwrapped  # a classic-control env: its `state` is set directly
     frames = []
     for t in range(n):
         raw.state = np.asarray(ep.states[t], np.float64)
@@ -101,10 +101,14 @@ def _particle_frames(p, states: np.ndarray, size_px: int = 240) -> list[np.ndarr
     from matplotlib.patches import Circle
 
     fig = Figure(figsize=(size_px / 80, size_px / 80), dpi=80)
-    FigureCanvasAgg(fig)  # headless: draw into memory, whatever the global backend
-    ax = fig.add_axes([0, 0, 1, 1])
+    canvas = FigureCanvasAgg(fig)  # headless: draw into memory, whatever the global backend
+    ax = fig.add_axes((0, 0, 1, 1))
     box = float(p.box)
-    ax.set_xlim(-box, box), ax.set_ylim(-box, box), ax.set_aspect("equal"), ax.set_xticks([]), ax.set_yticks([])
+    ax.set_xlim(-box, box)
+    ax.set_ylim(-box, box)
+    ax.set_aspect("equal")
+    ax.set_xticks([])
+    ax.set_yticks([])
     ax.add_patch(Circle((0, 0), float(p.goal_radius), color="tab:green", alpha=0.6))
     (path,) = ax.plot([], [], "-", color="tab:gray", lw=1)
     (dot,) = ax.plot([], [], "o", color="tab:blue", ms=8)
@@ -112,8 +116,8 @@ def _particle_frames(p, states: np.ndarray, size_px: int = 240) -> list[np.ndarr
     for t in range(len(states)):
         path.set_data(states[: t + 1, 0], states[: t + 1, 1])
         dot.set_data(states[t : t + 1, 0], states[t : t + 1, 1])
-        fig.canvas.draw()
-        frames.append(np.asarray(fig.canvas.buffer_rgba())[..., :3].copy())
+        canvas.draw()
+        frames.append(np.asarray(canvas.buffer_rgba())[..., :3].copy())
     return frames
 
 
@@ -128,5 +132,5 @@ def write_video(frames: list[np.ndarray], path: str, fps: int) -> str:
     else:
         import imageio.v2 as imageio
 
-        imageio.mimwrite(path, frames, fps=fps, macro_block_size=2)
+        imageio.mimwrite(path, frames, fps=fps, macro_block_size=2)  # type: ignore[arg-type]  # imageio stub: List[ArrayLike], invariant
     return path

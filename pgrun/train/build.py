@@ -7,7 +7,7 @@ spaces and callables, never the config.
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable, NamedTuple, cast
 
 import numpy as np
 from gymnasium import spaces
@@ -59,8 +59,8 @@ def build(config: Config) -> Components:
     check_env(config, env_name=env.name, discrete=isinstance(env.action_space, spaces.Discrete),
               has_features=hasattr(env, "features"), time_limit=env.max_episode_steps)
     env_params = env.params_from_overrides(dict(config.env.params))
-    max_steps = int(config.env.max_episode_steps or env.max_episode_steps)
-    obs_dim = int(np.prod(env.observation_space.shape))
+    max_steps = int(cast(int, config.env.max_episode_steps or env.max_episode_steps))  # check_env: one is set
+    obs_dim = int(np.prod(cast(tuple[int, ...], env.observation_space.shape)))
     est = config.estimator
     critic_init, critic_apply = make_critic(obs_dim, est.critic_hidden, config.policy.activation)
     return Components(env, env_params, make_policy(config.policy, env), max_steps,

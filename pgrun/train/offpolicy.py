@@ -121,7 +121,8 @@ def make_offpolicy(cfg: Config, parts: Components, base_init: Callable, tx: opta
 
     # ------------------------------------------------------------ one minibatch step
 
-    def minibatch_loss(trainable, mb: Data, beta, entropy_coef):
+    def minibatch_loss(trainable: Any, mb: Data, beta: jax.Array,
+                       entropy_coef: jax.Array) -> tuple[jax.Array, dict[str, jax.Array]]:
         params, phi = trainable if joint else (trainable, None)
         dist = policy.dist(params, mb.obs)
         logp = dist.log_prob(mb.action)
@@ -138,12 +139,13 @@ def make_offpolicy(cfg: Config, parts: Components, base_init: Callable, tx: opta
         if est.constraint == "kl_penalty":
             loss = loss + beta * mean_kl(mb.old, dist, mb.valid)
         aux["value_loss"] = NAN
-        if joint:
+        if est.value_coef is not None:
             aux["value_loss"] = value_loss(phi, critic_apply, mb.obs, mb.target, mb.valid.astype(jnp.float32))
             loss = loss + est.value_coef * aux["value_loss"]
         return loss, aux
 
-    def minibatch_step(carry, mb: Data, beta, entropy_coef):
+    def minibatch_step(carry: tuple[Any, Any, jax.Array], mb: Data, beta: jax.Array,
+                       entropy_coef: jax.Array) -> tuple[tuple[Any, Any, jax.Array], dict[str, jax.Array]]:
         trainable, opt_state, stopped = carry
         (loss, aux), grads = jax.value_and_grad(minibatch_loss, has_aux=True)(trainable, mb, beta, entropy_coef)
         updates, new_opt_state = tx.update(grads, opt_state, trainable)
@@ -155,7 +157,8 @@ def make_offpolicy(cfg: Config, parts: Components, base_init: Callable, tx: opta
             carry = (_tree_where(skip, trainable, new_trainable), _tree_where(skip, opt_state, new_opt_state), skip)
         return carry, dict(aux, loss=loss, grad_norm=optax.tree.norm(grads), applied=~skip)
 
-    def run_epochs(trainable, opt_state, data: Data, key, beta, entropy_coef):
+    def run_epochs(trainable: Any, opt_state: Any, data: Data, key: jax.Array, beta: jax.Array,
+                   entropy_coef: jax.Array) -> tuple[Any, Any, dict[str, jax.Array]]:
         """E epochs × M minibatch steps -> (trainable, opt_state, metrics averaged over the steps taken)."""
         def epoch(carry, k):
             return jax.lax.scan(lambda c, mb: minibatch_step(c, mb, beta, entropy_coef), carry,
@@ -169,7 +172,7 @@ def make_offpolicy(cfg: Config, parts: Components, base_init: Callable, tx: opta
         out["updates"] = n.astype(jnp.int32)
         return trainable, opt_state, out
 
-    def trust_region(params, data: Data, entropy_coef):
+    def trust_region(params: Any, data: Data, entropy_coef: jax.Array) -> tuple[Any, dict[str, jax.Array]]:
         def surrogate(p):
             dist = policy.dist(p, data.obs)
             log_rho = dist.log_prob(data.action) - data.logp_old
@@ -203,8 +206,11 @@ def make_offpolicy(cfg: Config, parts: Components, base_init: Callable, tx: opta
         params, phi = state.params, state.critic_params
         old = batch.dist if batch.dist is not None else broadcast_dist(policy.dist(params, batch.obs),
                                                                         batch.valid.shape)
-        v_t = critic_apply(phi, batch.obs) if use_critic else None
-        v_tp1 = next_state_values(lambda o: critic_apply(phi, o), batch, v_t, max_steps) if use_critic else None
+        if use_critic:
+            v_t = critic_apply(phi, batch.obs)
+            v_tp1 = next_state_values(lambda o: critic_apply(phi, o), batch, v_t, max_steps)
+        else:
+            v_t = v_tp1 = None
         advs = compute_advantages(batch, est.weight, est.baseline, hp.gamma, hp.gae_lambda, v_t, v_tp1)
         adv = normalize(advs.adv, valid) if est.normalize_advantages else advs.adv
         cont = 1.0 - (batch.terminated | batch.truncated).astype(jnp.float32)

@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import optax
 
 from pgrun.config.schema import Config, OptimizerConfig
+from pgrun.core.batch import Batch
 from pgrun.core.estimators import (
     compute_advantages,
     next_state_values,
@@ -57,7 +58,7 @@ def make_optimizer(cfg_opt: OptimizerConfig, lr: float, total_steps: int) -> opt
     return optax.chain(*parts) if len(parts) > 1 else parts[0]
 
 
-def init_seeds(init: Callable, keys) -> Any:
+def init_seeds(init: Callable, keys: Any) -> Any:
     """[init(k) for k in keys], stacked on a leading axis: a jitted `lax.map`, never a vmap.
 
     keys: [R] keys, or any pytree of arrays with a leading axis R (one item per run).
@@ -69,7 +70,7 @@ def init_seeds(init: Callable, keys) -> Any:
     return jax.jit(lambda k: jax.lax.map(init, k))(keys)
 
 
-def tree_all_finite(tree) -> jax.Array:
+def tree_all_finite(tree: Any) -> jax.Array:
     leaves = jax.tree_util.tree_leaves(tree)
     return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves])) if leaves else jnp.bool_(True)
 
@@ -86,7 +87,7 @@ def make_train(cfg: Config, parts: Components | None = None) -> Trainer:
     n_eps = int(cfg.episodes_per_iteration)
     total_iterations = int(cfg.iterations)
 
-    def init(key) -> TrainState:
+    def init(key: jax.Array) -> TrainState:
         k_pi, k_v, k_run = jax.random.split(key, 3)
         params = policy.init(k_pi)
         critic_params = critic_init(k_v) if use_critic else {}
@@ -96,12 +97,12 @@ def make_train(cfg: Config, parts: Components | None = None) -> Trainer:
                           critic_tx.init(critic_params) if use_critic else {}, hp, k_run,
                           jnp.int32(0), jnp.int32(0))
 
-    def sample(state: TrainState):
+    def sample(state: TrainState) -> tuple[TrainState, Batch]:
         key, k_roll = jax.random.split(state.key)
         batch = rollout_episodes(env, env_params, policy, state.params, k_roll, n_eps, max_steps)
         return state._replace(key=key), batch
 
-    def update(state: TrainState, batch):
+    def update(state: TrainState, batch: Batch) -> tuple[TrainState, dict[str, jax.Array]]:
         hp = state.hp
         valid = batch.valid.astype(jnp.float32)
         if use_critic:
@@ -157,14 +158,14 @@ def make_train(cfg: Config, parts: Components | None = None) -> Trainer:
         tx_reuse = make_optimizer(cfg.optimizer, cfg.optimizer.lr, total_iterations * est.epochs * est.minibatches)
         init, sample, update = make_offpolicy(cfg, parts, init, tx_reuse, critic_tx)
 
-    def chunk_step(state: TrainState, _):
+    def chunk_step(state: TrainState, _: None) -> tuple[TrainState, dict[str, jax.Array]]:
         new, metrics = update(*sample(state))
         active = state.iteration < total_iterations  # the last chunk may run past the end
         new = jax.tree_util.tree_map(lambda a, b: jnp.where(active, a, b), new, state)
         metrics["active"] = active
         return new, metrics
 
-    def chunk(state: TrainState):
+    def chunk(state: TrainState) -> tuple[TrainState, dict[str, jax.Array]]:
         return jax.lax.scan(chunk_step, state, None, length=min(int(cfg.log_every), total_iterations))
 
     return Trainer(init, chunk, sample, update, env, env_params, policy, max_steps)

@@ -10,12 +10,14 @@ the host: results of the real runs do not depend on the padding.
 
 from __future__ import annotations
 
+from typing import Any, Sequence
+
 import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 
-def run_sharding(num_runs: int, devices=None) -> tuple[NamedSharding | None, int]:
+def run_sharding(num_runs: int, devices: Sequence[jax.Device] | None = None) -> tuple[NamedSharding | None, int]:
     """(sharding of the leading run axis, padded run count); (None, num_runs) on one device."""
     devices = list(devices if devices is not None else jax.devices())
     if len(devices) == 1:
@@ -25,7 +27,7 @@ def run_sharding(num_runs: int, devices=None) -> tuple[NamedSharding | None, int
     return NamedSharding(mesh, PartitionSpec("runs")), padded
 
 
-def pad_runs(tree, padded: int):
+def pad_runs(tree: Any, padded: int) -> Any:
     """Host pytree with leading axis R -> leading axis `padded`, extra rows copies of row 0."""
 
     def pad(x):
@@ -36,7 +38,7 @@ def pad_runs(tree, padded: int):
     return jax.tree_util.tree_map(pad, tree)
 
 
-def unpad_runs(tree, num_runs: int):
+def unpad_runs(tree: Any, num_runs: int) -> Any:
     """Host copy of a pytree with the padding runs dropped: leading axis `num_runs`."""
     return jax.tree_util.tree_map(lambda x: np.asarray(x)[:num_runs], jax.device_get(tree))
 

@@ -20,7 +20,8 @@ import optax
 
 from pgrun.config.schema import Config
 from pgrun.config.validate import SWEEP_RULES, swept_values
-from pgrun.train.program import init_seeds
+from pgrun.train.program import Trainer, init_seeds
+from pgrun.train.state import TrainState
 
 _INJECT = (optax.InjectHyperparamsState, optax.InjectStatefulHyperparamsState)
 
@@ -68,14 +69,14 @@ SETTERS: dict[str, Callable] = {
 }
 
 
-def apply_point(state, values: dict[str, jax.Array]):
+def apply_point(state: TrainState, values: dict[str, jax.Array]) -> TrainState:
     """Write one run's sweep values {key: scalar} into its TrainState (inside jit and vmap)."""
     for key, v in values.items():
         state = SETTERS[key](state, v)
     return state
 
 
-def init_runs(trainer, keys, values: dict[str, np.ndarray]):
+def init_runs(trainer: Trainer, keys: jax.Array, values: dict[str, np.ndarray]) -> TrainState:
     """TrainState of every run [R, ...]: trainer.init(key_r) with run r's sweep values applied.
 
     Through `train.init_seeds` (a `lax.map`, not a vmap, which can deadlock on few cores; each
