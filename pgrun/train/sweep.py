@@ -57,8 +57,9 @@ def _kl_beta(state, v):
 
 # How each sweepable key (pgrun.config.validate.SWEEP_RULES: the keys, their order and their valid
 # values) is written into a TrainState. To make another hyperparameter sweepable (e.g.
-# estimator.clip_eps), put it in TrainState.hp in make_train, add its rule to SWEEP_RULES and a
-# line here: "estimator.clip_eps": _hp("clip_eps").
+# estimator.clip_eps), add a field to Hyperparams (pgrun/train/state.py, alphabetical order) that
+# make_train fills and the iteration reads, its rule to SWEEP_RULES, and a line here:
+# "estimator.clip_eps": _hp("clip_eps").
 SETTERS: dict[str, Callable] = {
     "optimizer.lr": lambda st, v: st._replace(opt_state=set_learning_rate(st.opt_state, v)),
     "gamma": _hp("gamma"),
