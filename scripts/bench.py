@@ -37,15 +37,11 @@ def steady_throughput(num_seeds: int, chunks: int) -> tuple[float, float]:
     """(valid env-steps/s, computed step slots/s) of the default program after training."""
     import jax
     import numpy as np
-    from hydra import compose, initialize_config_dir
 
-    from pgrun.cli import CONFIG_DIR
-    from pgrun.config.schema import register_configs
+    from pgrun.config import compose, load
     from pgrun.train.program import init_seeds, make_train
 
-    register_configs()
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        cfg = compose("config", overrides=[f"num_seeds={num_seeds}", "iterations=100000"])
+    cfg = load(compose([f"num_seeds={num_seeds}", "iterations=100000"]))
     tr = make_train(cfg)
     state = init_seeds(tr.init, jax.random.split(jax.random.PRNGKey(0), num_seeds))
     chunk = jax.jit(jax.vmap(tr.chunk), donate_argnums=0).lower(state).compile()

@@ -25,18 +25,17 @@ import tempfile
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)  # this checkout's pgrun, even where another copy is installed
 
-from hydra import compose, initialize_config_dir  # noqa: E402
-
-from pgrun.cli import CONFIG_DIR, expand_gym_env  # noqa: E402
-from pgrun.runner.loop import enable_compilation_cache, run  # noqa: E402
+from pgrun.cli import expand_gym_env  # noqa: E402
+from pgrun.config import compose, load  # noqa: E402
+from pgrun.runner.cache import enable_compilation_cache  # noqa: E402
+from pgrun.runner.loop import run  # noqa: E402
 
 
 def train(env: str, args, extra: list[str]) -> dict:
     overrides = [f"env={env}", f"policy={args.policy}", f"estimator={args.estimator}",
                  f"num_seeds={args.seeds}", f"episodes_per_iteration={args.episodes}",
                  f"iterations={args.iterations}", f"log_every={args.iterations}", "progress=false", *extra]
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        cfg = compose("config", overrides=expand_gym_env(overrides))
+    cfg = load(compose(expand_gym_env(overrides)))
     with tempfile.TemporaryDirectory() as out:
         return run(cfg, out)
 

@@ -54,13 +54,10 @@ class PgrunSide:
 
     def __init__(self):
         import jax
-        from hydra import compose, initialize_config_dir
 
-        from pgrun.config.schema import register_configs, validate
+        from pgrun.config import compose, load
         from pgrun.train.program import init_seeds, make_train
 
-        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-        register_configs()
         iterations = TOTAL_STEPS // (NUM_ENVS * NUM_STEPS)
         overrides = ["estimator=ppo", "env=CartPole", f"num_envs={NUM_ENVS}", f"num_steps={NUM_STEPS}",
                      f"estimator.epochs={EPOCHS}", f"estimator.minibatches={MINIBATCHES}", "policy=mlp",
@@ -68,9 +65,7 @@ class PgrunSide:
                      f"optimizer.lr={LR}", f"gamma={GAMMA}", f"estimator.gae_lambda={LAM}",
                      f"estimator.clip_eps={CLIP}", f"estimator.entropy_coef={ENT}", f"estimator.value_coef={VF}",
                      f"iterations={iterations}", f"log_every={iterations}", f"num_seeds={SEEDS}"]
-        with initialize_config_dir(config_dir=os.path.join(root, "configs"), version_base="1.3"):
-            self.cfg = compose("config", overrides=overrides)
-        validate(self.cfg)
+        self.cfg = load(compose(overrides))  # validated; make_train's build checks it against the env
         self.jax, self.tr = jax, make_train(self.cfg)
         self.init = lambda keys: init_seeds(self.tr.init, keys)
         t0 = time.perf_counter()

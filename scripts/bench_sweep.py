@@ -71,18 +71,16 @@ def bench_sweep(points: int, seeds: int, iterations: int, tmp: str) -> dict:
 
 def bench_seeds(seed_counts: list[int], iterations: int, tmp: str) -> list[dict]:
     sys.path.insert(0, ROOT)
-    from hydra import compose, initialize_config_dir
-
-    from pgrun.cli import CONFIG_DIR
-    from pgrun.runner.loop import enable_compilation_cache, run
+    from pgrun.config import compose, load
+    from pgrun.runner.cache import enable_compilation_cache
+    from pgrun.runner.loop import run
 
     os.environ.setdefault("PGRUN_CACHE_DIR", os.path.join(tmp, "cache-seeds"))
     enable_compilation_cache()
     rows = []
     for n in seed_counts:
-        with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-            cfg = compose(config_name="config", overrides=[
-                *WORKLOAD, f"num_seeds={n}", f"iterations={iterations}", f"log_every={max(1, iterations // 3)}"])
+        cfg = load(compose([*WORKLOAD, f"num_seeds={n}", f"iterations={iterations}",
+                            f"log_every={max(1, iterations // 3)}"]))
         s = run(cfg, os.path.join(tmp, f"seeds-{n}"))
         rows.append({"num_seeds": n, "compile_s": s["compile_s"], "run_s": s["run_s"], "env_steps": s["env_steps"],
                      "env_steps_per_s": s["env_steps_per_s"],
@@ -95,13 +93,11 @@ def bench_steady(run_counts: list[int], warm_chunks: int, timed_chunks: int = 3)
     sys.path.insert(0, ROOT)
     import jax
     import numpy as np
-    from hydra import compose, initialize_config_dir
 
-    from pgrun.cli import CONFIG_DIR
+    from pgrun.config import compose, load
     from pgrun.train.program import init_seeds, make_train
 
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        cfg = compose(config_name="config", overrides=[*WORKLOAD, "iterations=1000", "log_every=5"])
+    cfg = load(compose([*WORKLOAD, "iterations=1000", "log_every=5"]))
     tr = make_train(cfg)
     rows = []
     for n in run_counts:

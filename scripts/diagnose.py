@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Gradient diagnostics at a fixed θ (see pgrun/diagnose.py), with Hydra-style overrides:
+"""Gradient diagnostics at a fixed θ (see pgrun/lab/diagnose.py), with Hydra-style overrides:
 
     python scripts/diagnose.py env=Bandit policy=softmax_linear \
         diagnose.estimators=[reinforce,reward_to_go,baseline] diagnose.batches=256

@@ -29,11 +29,12 @@ sys.path.insert(0, ROOT)  # this checkout's pgrun, even where another copy is in
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
-from hydra import compose, initialize_config_dir  # noqa: E402
 
-from pgrun.cli import CONFIG_DIR, expand_gym_env  # noqa: E402
+from pgrun.cli import expand_gym_env  # noqa: E402
+from pgrun.config import compose, load  # noqa: E402
 from pgrun.envs import make_env, reset, step  # noqa: E402
-from pgrun.runner.loop import enable_compilation_cache, run  # noqa: E402
+from pgrun.runner.cache import enable_compilation_cache  # noqa: E402
+from pgrun.runner.loop import run  # noqa: E402
 
 CHECKS = {  # name: (experiment, pass rule on the summary)
     "acrobot": ("acrobot_actor_critic", "most_final_solved"),
@@ -45,9 +46,7 @@ CHECKS = {  # name: (experiment, pass rule on the summary)
 
 def train(experiment: str, overrides: list[str], tag: str) -> tuple[dict, dict]:
     """Run +experiment=<experiment>; returns (summary, {metric: [iterations, seeds]})."""
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        cfg = compose("config", overrides=expand_gym_env([f"+experiment={experiment}", "progress=false",
-                                                          *overrides]))
+    cfg = load(compose(expand_gym_env([f"+experiment={experiment}", "progress=false", *overrides])))
     out = os.path.join(ROOT, "outputs", "checks", tag)
     os.makedirs(out, exist_ok=True)
     t0 = time.perf_counter()

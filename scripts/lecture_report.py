@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Reproduce the lecture comparisons: writes report.md + figures (see pgrun/report.py).
+"""Reproduce the lecture comparisons: writes report.md + figures (see pgrun/report/lecture_report.py).
 
     python scripts/lecture_report.py --out lecture_report [--quick] [--sections ...]
 
