@@ -9,6 +9,7 @@ by `pgrun.train.build`.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import math
 from typing import Any, Callable
@@ -164,13 +165,13 @@ def _has_key(config: Config, dotted: str) -> bool:
     """Whether `dotted` names a value set in the config (a schema key, or a key of a dict in it)."""
     node: Any = config
     for part in dotted.split("."):
-        node = node.get(part, _MISSING) if isinstance(node, dict) else getattr(node, part, _MISSING)
-        if node is _MISSING:
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif dataclasses.is_dataclass(node) and part in {f.name for f in dataclasses.fields(node)}:
+            node = getattr(node, part)
+        else:
             return False
     return True
-
-
-_MISSING = object()
 
 
 def validate_sweep(cfg: Config) -> None:

@@ -76,3 +76,12 @@ def test_env_checks_happen_in_build_with_typed_errors():
     unknown = dataclasses.replace(make_config(), env=EnvConfig(name="NoSuchEnv"))
     with pytest.raises(ConfigError, match="env=NoSuchEnv is not a known environment; valid choices"):
         build(unknown)
+
+
+@pytest.mark.parametrize("key, kind", [("optimizer.lrr", "not a config key"), ("to_dict", "not a config key"),
+                                       ("env.params.nope", "not a config key"), ("env.name", "structural"),
+                                       ("env.params.gravity", "structural")])
+def test_a_sweep_of_a_key_that_cannot_vmap_says_whether_the_key_exists(key, kind):
+    params = ["env.params.gravity=12"]  # set, so env.params.gravity is a key of this config
+    with pytest.raises(ConfigError, match=kind):
+        make_config("env=CartPole", *params, f"sweep.{key}=[1,2]")
