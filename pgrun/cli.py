@@ -11,14 +11,13 @@ from omegaconf import DictConfig
 
 from pgrun.config import config_dir, load, register_configs
 from pgrun.config.schema import unknown_key_message
-from pgrun.errors import ConfigError, TrainingDiverged
+from pgrun.errors import EXIT_CONFIG, EXIT_DIVERGED, EXIT_INTERRUPTED, EXIT_TERMINATED, ConfigError, TrainingDiverged
 from pgrun.runner.cache import enable_compilation_cache
 from pgrun.runner.interrupt import Terminated
 from pgrun.runner.loop import run
 from pgrun.runner.rundir import prepare, resume_config, save_hydra_files
 
 CONFIG_DIR = config_dir()
-EXIT_CONFIG, EXIT_DIVERGED, EXIT_INTERRUPTED, EXIT_TERMINATED = 2, 3, 130, 143
 
 register_configs()
 

@@ -6,6 +6,9 @@ Each is raised where the problem is found and mapped to an exit status by `pgrun
 
 from __future__ import annotations
 
+# exit statuses of pgrun's commands
+EXIT_CONFIG, EXIT_DIVERGED, EXIT_INTERRUPTED, EXIT_TERMINATED = 2, 3, 130, 143
+
 
 class ConfigError(ValueError):
     """A config that cannot run; the message is one paragraph for the user."""

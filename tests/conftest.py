@@ -1,10 +1,10 @@
 """Shared fixtures. Tests mirror the packages (tests/core, tests/train, ...); configs come from
-`helpers.make_config`, the same compose + load as the `pgrun` command line."""
+`helpers.make_config` (a module, since parametrize lists and module-level fixtures use it too),
+the same compose + load as the `pgrun` command line."""
 
 from __future__ import annotations
 
 import pytest
-from helpers import make_config as _make_config
 
 from pgrun.runner.cache import enable_compilation_cache
 
@@ -13,9 +13,3 @@ from pgrun.runner.cache import enable_compilation_cache
 def _compilation_cache():
     """The persistent XLA cache, as every pgrun entry point enables it."""
     enable_compilation_cache()
-
-
-@pytest.fixture
-def make_config():
-    """`make_config(*overrides) -> Config`: compose + load, as the command line does."""
-    return _make_config

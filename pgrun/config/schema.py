@@ -120,8 +120,6 @@ class EvalConfig:
     fps: int = 30
 
 
-
-
 # configs/hydra/launcher/{joblib,submitit_*}.yaml deliberately shadow the launcher plugins' configs and
 # are validated against their schemas; Hydra 1.3 still does this but warns that it is deprecated.
 # (Here, not in cli.py: launcher workers unpickle the task function and import this module, not cli.)

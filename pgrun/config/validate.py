@@ -18,6 +18,7 @@ from pgrun.config.schema import Config, EvalConfig
 from pgrun.core.estimators import BASELINES, WEIGHTS, needs_critic
 from pgrun.core.offpolicy import CONSTRAINTS, CORRECTIONS, ROLLOUTS, minibatch_unit
 from pgrun.core.policies import ACTIVATIONS, FEATURE_MAPS
+from pgrun.envs.host import GYM_PREFIX
 from pgrun.errors import ConfigError
 
 VIDEO_FORMATS = ("gif", "mp4")
@@ -73,9 +74,8 @@ def _choice(key: str, value: Any, valid: Any) -> None:
         raise ConfigError(f"{key}={value} is not valid; valid choices: {', '.join(map(str, valid))}.")
 
 
-def validate(config: Config) -> None:
+def validate(cfg: Config) -> None:
     """Raise ConfigError (naming the key and the valid values) for a config that cannot run."""
-    cfg = config
     _choice("policy.name", cfg.policy.name, POLICIES)
     _choice("policy.activation", cfg.policy.activation, tuple(ACTIVATIONS))
     _choice("policy.features", cfg.policy.features, FEATURE_MAPS)
@@ -87,7 +87,6 @@ def validate(config: Config) -> None:
             f"estimator.weight=total_return, not {cfg.estimator.weight}; valid choices: total_return.")
     _choice("optimizer.name", cfg.optimizer.name, OPTIMIZERS)
     _choice("optimizer.schedule", cfg.optimizer.schedule, SCHEDULES)
-    _choice("env.vectorization_mode", cfg.env.vectorization_mode, VECTORIZATION_MODES)
     if cfg.estimator.weight == "gae" and cfg.estimator.baseline not in ("none", "value"):
         raise ConfigError(
             f"estimator.baseline={cfg.estimator.baseline} cannot combine with estimator.weight=gae "
@@ -112,13 +111,16 @@ def validate(config: Config) -> None:
         raise ConfigError(f"env.max_episode_steps={cfg.env.max_episode_steps} must be >= 1 or null.")
     _validate_offpolicy(cfg)
     _validate_run_options(cfg)
+    if cfg.env.name in (GYM_PREFIX, GYM_PREFIX + "None"):  # env=gym without env.id
+        raise ConfigError("env=gym needs a gymnasium id: env=gym:<id> (or env=gym env.id=<id>), "
+                          "e.g. env=gym:CartPole-v1.")
 
 
-def check_env(config: Config, *, env_name: str, discrete: bool, has_features: bool,
+def check_env(cfg: Config, *, env_name: str, host: bool, discrete: bool, has_features: bool,
               time_limit: int | None) -> None:
-    """The checks across groups that need the env's facts: its action space (Discrete or Box),
-    whether it defines a feature map x(s, a), and its own time limit (None: none)."""
-    cfg = config
+    """The checks across groups that need the env's facts: stepped on the host (env=gym:<id>)
+    or not, its action space (Discrete or Box), whether it defines a feature map x(s, a), and
+    its own time limit (None: none)."""
     kind = "discrete (Discrete)" if discrete else "continuous (Box)"
     if cfg.policy.name == "gaussian_linear" and discrete:
         raise ConfigError(
@@ -132,6 +134,8 @@ def check_env(config: Config, *, env_name: str, discrete: bool, has_features: bo
         raise ConfigError(
             f"policy.features=env, but env={cfg.env.name} defines no feature map x(s, a); "
             "valid choices: onehot_state.")
+    if host:
+        _choice("env.vectorization_mode", cfg.env.vectorization_mode, VECTORIZATION_MODES)
     if cfg.env.max_episode_steps is None and time_limit is None:
         raise ConfigError(f"env={env_name} has no time limit in its gymnasium spec; set "
                           "env.max_episode_steps=<T> (episodes are padded to T steps).")
@@ -162,11 +166,14 @@ def _validate_run_options(cfg: Config) -> None:
 
 
 def _has_key(config: Config, dotted: str) -> bool:
-    """Whether `dotted` names a value set in the config (a schema key, or a key of a dict in it)."""
+    """Whether `dotted` names a value set in the config (a schema key, a key of a dict or an index
+    of a list in it), as `OmegaConf.select` would find it."""
     node: Any = config
     for part in dotted.split("."):
         if isinstance(node, dict) and part in node:
             node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
         elif dataclasses.is_dataclass(node) and part in {f.name for f in dataclasses.fields(node)}:
             node = getattr(node, part)
         else:

@@ -23,8 +23,8 @@ if TYPE_CHECKING:
 
 WEIGHTS = ("total_return", "reward_to_go", "gae")
 BASELINES = ("none", "batch_mean", "batch_mean_time", "value", "optimal")
-# "optimal": the per-parameter variance-optimal b* of notes 03 App. C (pgrun/optimal_baseline.py);
-# not a per-step advantage, so train.py takes its gradient directly
+# "optimal": the per-parameter variance-optimal b* of notes 03 App. C (pgrun/core/optimal_baseline.py);
+# not a per-step advantage, so pgrun/train/program.py takes its gradient directly
 
 
 class Advantages(NamedTuple):
@@ -74,7 +74,7 @@ def compute_advantages(batch: Batch, weight: str, baseline: str, gamma: float | 
         raise ValueError(f"unknown weight {weight!r}; valid: {WEIGHTS}")
 
     b: float | jax.Array
-    if baseline in ("none", "optimal"):  # optimal: applied per parameter on the gradient (train.py)
+    if baseline in ("none", "optimal"):  # optimal: applied per parameter on the gradient (train/program.py)
         b = 0.0
     elif baseline == "batch_mean":
         g0 = jax.vmap(total_return, in_axes=(1, 1, None))(batch.reward, batch.valid, gamma)
@@ -116,9 +116,8 @@ def next_state_values(critic: Callable[[jax.Array], jax.Array], batch: Batch, v_
 
 def normalize(adv: jax.Array, valid: jax.Array) -> jax.Array:
     """(A - mean) / std over the valid steps."""
-    n = jnp.maximum(valid.sum(), 1.0)
-    mean = jnp.sum(adv * valid) / n
-    std = jnp.sqrt(jnp.sum(((adv - mean) * valid) ** 2) / n)
+    mean = masked_mean(adv, valid)
+    std = jnp.sqrt(masked_mean((adv - mean) ** 2, valid))
     return (adv - mean) / (std + 1e-8) * valid
 
 

@@ -36,7 +36,7 @@ def permutation(key: jax.Array, n: int, rounds: int = 12) -> jax.Array:
     ("cycle walking", fewer than 2 tries on average), which keeps the result a bijection of
     0..n-1. No sort, only elementwise integer ops. Luby-Rackoff's 4 rounds suffice for wide
     halves but not for a few bits (n = 16: items 0 and 1 ended up next to each other 16% of
-    the time, not 12.5%); with 12 rounds the placement tests in tests/test_minibatches.py
+    the time, not 12.5%); with 12 rounds the placement tests in tests/core/test_minibatches.py
     pass for n = 12 and 16.
     """
     if n <= 1:

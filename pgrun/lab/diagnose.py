@@ -49,7 +49,7 @@ from pgrun.config.schema import Config
 from pgrun.lab import gradients, reference
 from pgrun.lab.gradstats import bootstrap_counts, bootstrap_total_variance, estimator_stats, variance_ratio
 from pgrun.runner.cache import enable_compilation_cache
-from pgrun.train.build import build
+from pgrun.train.build import Components, build
 from pgrun.train.program import init_seeds, make_train
 
 
@@ -75,12 +75,13 @@ class DiagnoseConfig:
 # ----------------------------------------------------------------------------- setup
 
 
-def initial_params(cfg: Config, train_iterations: int = 0):
+def initial_params(cfg: Config, train_iterations: int = 0, parts: Components | None = None):
     """Policy params of seed cfg.seed: the initial ones, or after `train_iterations`
-    iterations of `make_train(cfg)` (vmapped over the single seed, as `pgrun.runner.loop` does)."""
+    iterations of `make_train(cfg)` (vmapped over the single seed, as `pgrun.runner.loop` does).
+    parts: cfg's env, policy and critic if built already (`pgrun.train.build`)."""
     n = max(int(train_iterations), 1)
     cfg = dataclasses.replace(cfg, iterations=n)
-    trainer = make_train(cfg)
+    trainer = make_train(cfg, parts)
     state = init_seeds(trainer.init, jnp.stack([jax.random.PRNGKey(int(cfg.seed))]))
     if train_iterations > 0:
         chunk = jax.jit(jax.vmap(trainer.chunk))
@@ -114,17 +115,20 @@ def diagnose(cfg: Config, params, out_dir: str | None, estimators, batches: int 
              episodes: int | None = None, seed: int = 12345, critic: Callable | str | None = None,
              critic_batches: int = 16, critic_steps: int = 300, reference_kind: str = "auto",
              ref_estimator: str = "baseline", ref_batches: int = 1024, bootstrap: int = 1000,
-             alpha: float = 1e-3, plot: bool = True, sample_chunk: int = 128) -> dict:
+             alpha: float = 1e-3, plot: bool = True, sample_chunk: int = 128,
+             parts: Components | None = None) -> dict:
     """Diagnose `estimators` at θ = params (see the module docstring); returns the results
     dict (also written to out_dir unless it is None). Raw samples are under "_samples"
     ({name: [M, P]}), not written to disk. Batches are sampled `sample_chunk` at a time by
-    one compiled program (critic, diagnosis and reference batches alike)."""
+    one compiled program (critic, diagnosis and reference batches alike). parts: cfg's env
+    and policy if built already (`pgrun.train.build`)."""
     t0 = time.perf_counter()
     estimators = list(estimators)
     for name in estimators + [ref_estimator]:
         if name not in gradients.ALL_ESTIMATORS:
             raise KeyError(f"unknown estimator {name!r}; valid: {', '.join(gradients.ALL_ESTIMATORS)}")
-    env, env_params, policy, max_steps = build(cfg)[:4]
+    parts = build(cfg) if parts is None else parts
+    env, env_params, policy, max_steps = parts.env, parts.env_params, parts.policy, parts.max_steps
     gamma, lam = float(cfg.gamma), float(cfg.estimator.gae_lambda)
     N = int(episodes or cfg.episodes_per_iteration)
     M = int(batches)
@@ -307,7 +311,7 @@ def split_overrides(argv: list[str]) -> tuple[list[str], DiagnoseConfig]:
         dcfg = OmegaConf.merge(schema, OmegaConf.from_dotlist(dotlist))
     except Exception as e:  # omegaconf's ConfigKeyError / ValidationError
         valid = ", ".join(DiagnoseConfig.__dataclass_fields__)
-        raise SystemExit(f"pgrun-diagnose: bad diagnose override: {e}\nvalid diagnose keys: {valid}") from None
+        raise SystemExit(f"pgrun.diagnose: bad diagnose override: {e}\nvalid diagnose keys: {valid}") from None
     return rest, cast(DiagnoseConfig, OmegaConf.to_object(dcfg))
 
 
@@ -315,12 +319,13 @@ def run_from_overrides(argv: list[str]) -> dict:
     enable_compilation_cache()
     overrides, d = split_overrides(argv)
     cfg = load(compose(overrides))
+    parts = build(cfg)
     out_dir = d.out_dir or os.path.join("outputs", "diagnose", time.strftime("%Y-%m-%d_%H-%M-%S"))
-    params = initial_params(cfg, d.train_iterations)
+    params = initial_params(cfg, d.train_iterations, parts)
     res = diagnose(cfg, params, out_dir, d.estimators, d.batches, episodes=d.episodes, seed=d.seed,
                    critic=d.critic, critic_batches=d.critic_batches, critic_steps=d.critic_steps,
                    reference_kind=d.reference, ref_estimator=d.ref_estimator, ref_batches=d.ref_batches,
-                   bootstrap=d.bootstrap, alpha=d.alpha, plot=d.plot)
+                   bootstrap=d.bootstrap, alpha=d.alpha, plot=d.plot, parts=parts)
     res["out_dir"] = out_dir
     return res
 

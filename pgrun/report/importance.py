@@ -176,7 +176,7 @@ def multiple_updates_per_batch(out_dir: str, epochs=(1, 4, 16), num_seeds: int =
 
     overrides: extra config overrides for every run (after UPDATES_BASE). Returns one record
     per (variant, K): {"variant", "epochs", "run" (directory), "point", **summarize_updates}.
-    Raises pgrun.runner.loop.TrainingDiverged / ConfigError as `run` does.
+    Raises pgrun.errors.TrainingDiverged / ConfigError as `run` does.
     """
     from pgrun.config import compose, load
     from pgrun.runner.loop import run

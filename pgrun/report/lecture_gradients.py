@@ -95,7 +95,8 @@ def raw_returns(ctx) -> Section:
     sz, out = ctx["sizes"], ctx["out_dir"]
     cfg = load(compose(["env=Bandit", "policy=softmax_linear", f"episodes_per_iteration={sz['episodes']}",
                    f"seed={ctx['seed']}"]))
-    env, env_params, policy, max_steps = build(cfg)[:4]
+    parts = build(cfg)
+    env, env_params, policy, max_steps = parts.env, parts.env_params, parts.policy, parts.max_steps
     params = policy.init(jax.random.PRNGKey(0))  # θ = 0: the uniform policy
     s1, s2 = jnp.array([1.0, 0.0]), jnp.array([0.0, 1.0])
     a2 = jnp.int32(1)
@@ -136,7 +137,8 @@ def raw_returns(ctx) -> Section:
     ]
     ddir = os.path.join(out, "diagnose", "bandit_uniform")
     res = diagnose(cfg, params, ddir, ["reinforce", "value_baseline", "baseline", "optimal_baseline"],
-                   batches=sz["bandit_batches"], critic="exact", bootstrap=sz["bootstrap"], seed=ctx["seed"] + 1)
+                   batches=sz["bandit_batches"], critic="exact", bootstrap=sz["bootstrap"], seed=ctx["seed"] + 1,
+                   parts=parts)
     claims.append(lower_variance_claim(
         res, "value_baseline", "reinforce",
         "subtracting the state baseline b(s) = V^π(s) (9.5, 3.5 here) reduces the gradient variance"))
@@ -181,12 +183,13 @@ def chain_diagnoses(ctx) -> list[tuple[str, dict]]:
     if sz.get("trained_iterations"):
         k = int(sz["trained_iterations"])
         thetas.append((f"θ after {k} iterations of `baseline` (Adam, lr 0.1)", "chain_trained", k))
-    results = []
+    results, parts = [], build(cfg)
     for label, name, iters in thetas:
-        params = initial_params(cfg, iters)
+        params = initial_params(cfg, iters, parts)
         res = diagnose(cfg, params, os.path.join(out, "diagnose", name), sz.get("chain_estimators", CHAIN_ESTIMATORS),
                        batches=sz["chain_batches"], critic_batches=sz["critic_batches"],
-                       critic_steps=sz["critic_steps"], bootstrap=sz["bootstrap"], seed=ctx["seed"] + 2 + iters)
+                       critic_steps=sz["critic_steps"], bootstrap=sz["bootstrap"], seed=ctx["seed"] + 2 + iters,
+                       parts=parts)
         res["_label"], res["_dir"] = label, name
         results.append((label, res))
     ctx["cache"]["chain"] = results
@@ -298,7 +301,8 @@ def behavioral_cloning(ctx) -> Section:
     sz, seed = ctx["sizes"], ctx["seed"]
     c, N, tol = 2.5, sz["episodes"], 1e-4
     cfg = load(compose(["env=Particle", "policy=softmax_linear", "policy.features=env", "env.params.goal_radius=0.0"]))
-    env, env_params, policy, T = build(cfg)[:4]
+    parts = build(cfg)
+    env, env_params, policy, T = parts.env, parts.env_params, parts.policy, parts.max_steps
     params = {"theta": jnp.asarray(np.random.default_rng(seed).normal(size=6) * 0.5, jnp.float32)}
     batch = jax.jit(lambda k: rollout_episodes(env, env_params, policy, params, k, N, T))(jax.random.PRNGKey(seed))
     lengths = np.asarray(batch.valid.sum(0))
@@ -332,7 +336,8 @@ def behavioral_cloning(ctx) -> Section:
                     f"(cos to plain BC {checks[gamma]['d_cos_bc']:.3f}) | {checks[gamma]['d']:.2e} |")
     # (c) CartPole: reward exactly 1 per step, episode lengths differ
     cp = load(compose(["env=CartPole", "policy=softmax_linear"]))
-    cenv, cparams_env, cpol, cT = build(cp)[:4]
+    cparts = build(cp)
+    cenv, cparams_env, cpol, cT = cparts.env, cparts.env_params, cparts.policy, cparts.max_steps
     cparams = {"theta": jnp.asarray(np.random.default_rng(seed + 1).normal(size=10) * 0.3, jnp.float32)}
     cb = jax.jit(lambda k: rollout_episodes(cenv, cparams_env, cpol, cparams, k, N, cT))(jax.random.PRNGKey(seed + 1))
     gamma = 0.99

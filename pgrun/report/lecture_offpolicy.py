@@ -54,7 +54,8 @@ def off_policy(ctx) -> Section:
     sz, out, seed = ctx["sizes"], ctx["out_dir"], ctx["seed"]
     step = float(sz.get("is_step", 0.3))
     cfg = load(compose(["env=Particle", "policy=softmax_linear", "policy.features=env"]))
-    env, env_params, policy, _ = build(cfg)[:4]
+    parts = build(cfg)
+    env, env_params, policy = parts.env, parts.env_params, parts.policy
     theta = policy.init(jax.random.PRNGKey(0))  # θ = 0: uniform over the 8 directions
     u = np.random.default_rng(seed).normal(size=ravel_size(theta))
     u /= np.linalg.norm(u)

@@ -5,7 +5,7 @@ Restores the latest checkpoint of the run directory (every sweep point x seed), 
 greedy one (dist.mode()), all in one jit(vmap) program, and writes `<run dir>/eval.json`:
 per run and per point, the mean / std of the undiscounted return and the mean length.
 `video=true` also renders one episode of the first `video_seeds` seeds of every point to
-`<run dir>/videos/point<p>_seed<s>_<policy>.<gif|mp4>` (see pgrun/video.py).
+`<run dir>/videos/point<p>_seed<s>_<policy>.<gif|mp4>` (see pgrun/runner/video.py).
 """
 
 from __future__ import annotations
@@ -24,13 +24,11 @@ from omegaconf import OmegaConf
 from pgrun.config import load
 from pgrun.config.schema import EvalConfig
 from pgrun.config.validate import validate_eval
-from pgrun.errors import ConfigError
+from pgrun.errors import EXIT_CONFIG, ConfigError
 from pgrun.runner.checkpoint import latest_step, read_meta, restore
 from pgrun.runner.metrics import confidence_interval, write_json
 from pgrun.train.program import make_train
 from pgrun.train.sweep import init_runs, make_layout
-
-EXIT_CONFIG = 2
 
 
 class _Mode(NamedTuple):
@@ -55,7 +53,8 @@ def load_run(run_dir: str):
     if latest_step(run_dir) is None:
         raise ConfigError(f"{run_dir}: no checkpoint under {os.path.join(run_dir, 'checkpoints')} "
                           "(is it a pgrun run directory?).")
-    cfg = load(read_meta(run_dir)["config"])
+    stored = read_meta(run_dir)["config"]
+    cfg = load({**stored, "logger": {**stored.get("logger", {}), "tensorboard": False}})  # eval writes no events
     layout, trainer = make_layout(cfg), make_train(cfg)
     keys = np.stack([np.asarray(jax.random.PRNGKey(s)) for s in layout.run_seeds])
     shapes = jax.eval_shape(lambda k, v: init_runs(trainer, k, v), keys, layout.values())

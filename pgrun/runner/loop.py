@@ -31,15 +31,16 @@ from pgrun.train.sweep import init_runs, make_layout
 def run(cfg: Config, out_dir: str) -> dict:
     """Train every sweep point x cfg.num_seeds seeds in one compiled program (the run axis sharded
     over the devices); write metrics.csv, checkpoints/ and summary.json in out_dir, or continue the
-    run in cfg.resume. `cfg` comes from `pgrun.config.loader` (validated). Raises ConfigError
+    run in cfg.resume. `cfg` comes from `pgrun.config.load` (validated). Raises ConfigError
     (RunDirExists) before anything runs."""
-    parts = build(cfg)
+    host = is_host_env(cfg)  # env=gym:<id>: gymnasium stepped on the host (runner/host_loop.py),
+    parts = None if host else build(cfg)  # made once the run directory is known to be ours
     resume = bool(cfg.resume)
     if resume:
         check_resume_config(cfg, read_meta(str(cfg.resume))["config"])
     out_dir = prepare_run_dir(cfg, out_dir)
-    if is_host_env(cfg):  # env=gym:<id>: gymnasium stepped on the host (runner/host_loop.py)
-        return run_host(cfg, out_dir, parts)
+    if host:
+        return run_host(cfg, out_dir, build(cfg))
     trainer = make_train(cfg, parts)
     layout = make_layout(cfg)
     seeds, n_runs = layout.run_seeds, layout.num_runs

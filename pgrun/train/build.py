@@ -18,7 +18,6 @@ from pgrun.core.estimators import needs_critic
 from pgrun.core.policies import Policy, gaussian_linear, make_critic, mlp, softmax_linear
 from pgrun.envs import make_env
 from pgrun.envs.host import GYM_PREFIX
-from pgrun.errors import ConfigError
 
 
 class Components(NamedTuple):
@@ -33,11 +32,7 @@ class Components(NamedTuple):
 
 def is_host_env(config: Config) -> bool:
     """True when the config selects a gymnasium env stepped on the host (env=gym:<id>)."""
-    name = str(config.env.name)
-    if name in (GYM_PREFIX, GYM_PREFIX + "None"):  # env=gym without env.id
-        raise ConfigError("env=gym needs a gymnasium id: env=gym:<id> (or env=gym env.id=<id>), "
-                          "e.g. env=gym:CartPole-v1.")
-    return name.startswith(GYM_PREFIX)
+    return config.env.name.startswith(GYM_PREFIX)
 
 
 def make_policy(cfg: PolicyConfig, env: Any) -> Policy:
@@ -54,10 +49,10 @@ def make_policy(cfg: PolicyConfig, env: Any) -> Policy:
 
 def build(config: Config) -> Components:
     """Make the env once, check the config against it, and build the policy and critic."""
-    is_host_env(config)  # env=gym without an id
     env = make_env(config.env.name)
-    check_env(config, env_name=env.name, discrete=isinstance(env.action_space, spaces.Discrete),
-              has_features=hasattr(env, "features"), time_limit=env.max_episode_steps)
+    check_env(config, env_name=env.name, host=is_host_env(config),
+              discrete=isinstance(env.action_space, spaces.Discrete), has_features=hasattr(env, "features"),
+              time_limit=env.max_episode_steps)
     env_params = env.params_from_overrides(dict(config.env.params))
     max_steps = int(cast(int, config.env.max_episode_steps or env.max_episode_steps))  # check_env: one is set
     obs_dim = int(np.prod(cast(tuple[int, ...], env.observation_space.shape)))

@@ -2,7 +2,7 @@
 
 `train.make_train` swaps in these `init`, `sample` and `update` when `uses_offpolicy(est)`
 (several optimizer steps per batch, a correction or constraint, a jointly trained critic,
-or `rollout=steps`); the on-policy estimators keep train.py's own path unchanged.
+or `rollout=steps`); the on-policy estimators keep program.py's own path unchanged.
 
 One iteration = sample -> update:
 
@@ -57,7 +57,7 @@ NAN = jnp.float32(jnp.nan)
 
 
 def uses_offpolicy(est: EstimatorConfig) -> bool:
-    """Whether the estimator needs this module's iteration rather than train.py's on-policy one."""
+    """Whether the estimator needs this module's iteration rather than program.py's on-policy one."""
     return (est.rollout != "episodes" or est.correction != "none" or est.constraint != "none"
             or est.epochs > 1 or est.minibatches > 1 or est.value_coef is not None)
 

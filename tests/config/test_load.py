@@ -34,7 +34,7 @@ def test_load_gives_typed_dataclasses_from_a_dictconfig_and_from_a_stored_dict()
 @pytest.mark.parametrize("override, words", [
     ("gamma=1.5", ["gamma=1.5", "[0, 1]"]),
     ("estimator.weight=nope", ["estimator.weight=nope", "valid choices", "reward_to_go"]),
-    ("env.vectorization_mode=threads", ["env.vectorization_mode=threads", "sync, async"]),
+    ("env=gym", ["env=gym needs a gymnasium id", "env=gym:CartPole-v1"]),
     ("num_seeds=0", ["num_seeds=0", ">= 1"]),
 ])
 def test_load_names_the_bad_key_and_the_valid_values(override, words):
@@ -73,6 +73,10 @@ def test_env_checks_happen_in_build_with_typed_errors():
     with pytest.raises(UnknownKeyError) as e:
         build(make_config("env=Bandit", "env.params.gravity=3"))
     assert isinstance(e.value, KeyError) and str(e.value).startswith("env.params: unknown key")  # not quoted
+    # the gymnasium vector env's mode is checked for env=gym:<id> only (other envs ignore it)
+    build(make_config("env=CartPole", "env.vectorization_mode=threads"))
+    with pytest.raises(ConfigError, match="env.vectorization_mode=threads is not valid; valid choices: sync, async"):
+        build(make_config("env=gym:CartPole-v1", "env.vectorization_mode=threads"))
     unknown = dataclasses.replace(make_config(), env=EnvConfig(name="NoSuchEnv"))
     with pytest.raises(ConfigError, match="env=NoSuchEnv is not a known environment; valid choices"):
         build(unknown)
@@ -80,7 +84,8 @@ def test_env_checks_happen_in_build_with_typed_errors():
 
 @pytest.mark.parametrize("key, kind", [("optimizer.lrr", "not a config key"), ("to_dict", "not a config key"),
                                        ("env.params.nope", "not a config key"), ("env.name", "structural"),
-                                       ("env.params.gravity", "structural")])
+                                       ("env.params.gravity", "structural"), ("policy.hidden.1", "structural"),
+                                       ("policy.hidden.2", "not a config key")])
 def test_a_sweep_of_a_key_that_cannot_vmap_says_whether_the_key_exists(key, kind):
     params = ["env.params.gravity=12"]  # set, so env.params.gravity is a key of this config
     with pytest.raises(ConfigError, match=kind):

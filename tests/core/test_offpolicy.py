@@ -114,7 +114,7 @@ def on_policy_step():
 
 def _offpolicy_step(overrides, on_state, batch, monkeypatch):
     """One iteration of `overrides` through pgrun.train.offpolicy on the same batch and initial
-    parameters (forced there: ratio-one with one epoch would otherwise take train.py's
+    parameters (forced there: ratio-one with one epoch would otherwise take program.py's
     on-policy path, which it equals)."""
     with monkeypatch.context() as mp:
         mp.setattr("pgrun.train.program.uses_offpolicy", lambda est: True)

@@ -131,3 +131,14 @@ def test_bias_shows_on_diagnosed_samples(bandit_run):
     assert estimator_stats(G, ref)["bias"]["unbiased_at_alpha"]
     shifted = estimator_stats(G + 0.3, ref)["bias"]
     assert not shifted["unbiased_at_alpha"] and shifted["debiased_norm"] > 0.5
+
+
+def test_python_m_pgrun_diagnose_still_runs_the_lab():
+    """`python -m pgrun.diagnose` (the documented spelling before the lab moved) is pgrun-diagnose."""
+    import subprocess
+    import sys
+
+    p = subprocess.run([sys.executable, "-m", "pgrun.diagnose", "diagnose.bogus=1"], capture_output=True, text=True,
+                       timeout=120)
+    assert p.returncode != 0 and "pgrun.diagnose: bad diagnose override" in p.stderr
+    assert "valid diagnose keys: estimators, batches" in p.stderr

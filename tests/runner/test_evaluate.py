@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 from scale_helpers import config
 
-from pgrun.runner.evaluate import main
+from pgrun.config.schema import EvalConfig
+from pgrun.errors import ConfigError
+from pgrun.runner.evaluate import evaluate, main
 from pgrun.runner.loop import run
 
 
@@ -68,3 +70,15 @@ def test_bad_options_exit_2_with_the_valid_choices(tmp_path, capsys, options, wo
         main([out, *options])
     err = capsys.readouterr().err
     assert e.value.code == 2 and all(w in err for w in words), err
+
+
+def test_eval_does_not_need_tensorboard_for_a_run_that_logged_to_it(tmp_path, monkeypatch):
+    """A run trained with logger.tensorboard=true evaluates where tensorboard is not installed:
+    evaluation writes no TensorBoard events (its config is loaded with the logger off)."""
+    out = str(tmp_path / "run")
+    run(config("logger.tensorboard=true"), out)
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "tensorboard" else real(name, *a))
+    with pytest.raises(ConfigError, match="tensorboard"):
+        config("logger.tensorboard=true")  # training would need it
+    assert evaluate(out, EvalConfig(episodes=2))["episodes"] == 2

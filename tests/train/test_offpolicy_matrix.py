@@ -1,7 +1,7 @@
 """Every batch-reusing estimator with every env and every policy family that fits its action
 space: two iterations of a tiny vmapped run, finite, with the estimator's diagnostics logged.
 
-108 compiles: marked slow (`pytest -m slow tests/test_offpolicy_matrix.py`); the fast suite
+108 compiles: marked slow (`pytest -m slow tests/train/test_offpolicy_matrix.py`); the fast suite
 covers the same code through a few representative cases in test_offpolicy / test_ppo / test_trpo.
 """
 

@@ -16,7 +16,7 @@ from pgrun.train.sweep import init_runs, learning_rate, make_layout
 def test_grid_is_point_major_over_shared_seeds():
     cfg = config("sweep.gamma=[0.9,0.99]", "sweep.optimizer.lr=[0.1,0.2,0.3]", "seed=5")
     lay = make_layout(cfg)
-    assert lay.keys == ("optimizer.lr", "gamma")  # SWEEPABLE order, not command-line order
+    assert lay.keys == ("optimizer.lr", "gamma")  # SWEEP_RULES order, not command-line order
     assert len(lay.points) == 6 and lay.points[1] == {"optimizer.lr": 0.1, "gamma": 0.99}
     assert lay.run_seeds == [5, 6] * 6 and lay.run_points == [0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5]
     assert lay.values()["optimizer.lr"].tolist() == pytest.approx([0.1] * 4 + [0.2] * 4 + [0.3] * 4)

@@ -13,7 +13,8 @@ import pytest
 from helpers import make_config
 from scipy import stats
 
-from pgrun.runner.loop import TrainingDiverged, run
+from pgrun.errors import TrainingDiverged
+from pgrun.runner.loop import run
 from pgrun.runner.metrics import COLUMNS
 from pgrun.train.program import init_seeds, make_train
 
