@@ -12,10 +12,7 @@ from omegaconf import DictConfig
 from pgrun.config import config_dir, load, register_configs
 from pgrun.config.schema import unknown_key_message
 from pgrun.errors import EXIT_CONFIG, EXIT_DIVERGED, EXIT_INTERRUPTED, EXIT_TERMINATED, ConfigError, TrainingDiverged
-from pgrun.runner.cache import enable_compilation_cache
 from pgrun.runner.interrupt import Terminated
-from pgrun.runner.loop import run
-from pgrun.runner.rundir import prepare, resume_config, save_hydra_files
 
 CONFIG_DIR = config_dir()
 
@@ -24,6 +21,11 @@ register_configs()
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")
 def _main(cfg: DictConfig) -> float | None:
+    # imported here, not at the top: `pgrun --help` and bad command lines stay quick
+    from pgrun.runner.cache import enable_compilation_cache
+    from pgrun.runner.loop import run
+    from pgrun.runner.rundir import prepare, resume_config, save_hydra_files
+
     enable_compilation_cache()
     output_dir = HydraConfig.get().runtime.output_dir
     try:
