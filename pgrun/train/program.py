@@ -24,6 +24,7 @@ from pgrun.core.estimators import (
     value_loss,
 )
 from pgrun.core.optimal_baseline import optimal_baseline_grad
+from pgrun.core.policies import Policy
 from pgrun.rollout.episodes import rollout_episodes
 from pgrun.train.build import Components, build
 from pgrun.train.offpolicy import make_offpolicy, uses_offpolicy
@@ -35,10 +36,23 @@ class Trainer(NamedTuple):
     chunk: Callable   # TrainState -> (TrainState, metrics {name: [log_every]})
     sample: Callable  # TrainState -> (TrainState, Batch): rollout with π_θ (advances the key)
     update: Callable  # (TrainState, Batch) -> (TrainState, metrics): one iteration's learning
-    env: Any
-    env_params: Any
-    policy: Any
-    max_steps: int
+    parts: Components  # the env, policy and critic the functions close over
+
+    @property
+    def env(self) -> Any:
+        return self.parts.env
+
+    @property
+    def env_params(self) -> Any:
+        return self.parts.env_params
+
+    @property
+    def policy(self) -> Policy:
+        return self.parts.policy
+
+    @property
+    def max_steps(self) -> int:
+        return self.parts.max_steps
 
 
 def make_optimizer(cfg_opt: OptimizerConfig, lr: float, total_steps: int) -> optax.GradientTransformation:
@@ -168,4 +182,4 @@ def make_train(cfg: Config, parts: Components | None = None) -> Trainer:
     def chunk(state: TrainState) -> tuple[TrainState, dict[str, jax.Array]]:
         return jax.lax.scan(chunk_step, state, None, length=min(int(cfg.log_every), total_iterations))
 
-    return Trainer(init, chunk, sample, update, env, env_params, policy, max_steps)
+    return Trainer(init, chunk, sample, update, parts)
