@@ -169,8 +169,8 @@ def rewrite_argv(argv: list[str]) -> list[str]:
                     raise SystemExit(
                         f"pgrun: config error: {bare}={item} is not a known option of the '{bare}' group.{hint} "
                         f"Valid choices: {', '.join(valid)}.")
-        if eq and key == bare and "/" not in key and bare not in GROUPS and not key.startswith("hydra."):
-            problem = unknown_key_message(key)
+        if eq and not key.startswith("~") and "/" not in key and bare not in GROUPS and not bare.startswith("hydra."):
+            problem = unknown_key_message(bare)
             if problem:
                 raise SystemExit(f"pgrun: config error: {problem}")
         if eq and key.startswith("env.params."):
@@ -305,11 +305,23 @@ def precheck(args: list[str]) -> None:
 
 def _composition_message(e: Exception) -> str:
     """One paragraph for Hydra's failure to compose: a value of the wrong type names the key, the
-    value and the type it takes; anything else is Hydra's message on one line."""
+    value and the type it takes; an unknown option of a group (e.g. hydra/launcher=) its choices;
+    an override that does not parse, itself; anything else is Hydra's message on one line."""
+    import re
+
+    from hydra.errors import MissingConfigException, OverrideParseException
     from omegaconf.errors import ValidationError
 
+    if isinstance(e, MissingConfigException) and e.missing_cfg_file and e.options:
+        group, _, value = e.missing_cfg_file.rpartition("/")
+        close = closest_option(value, list(e.options))
+        hint = f" Did you mean {group}={close}?" if close else ""
+        return (f"{group}={value} is not a known option of the '{group}' group.{hint} "
+                f"Valid choices: {', '.join(e.options)}.")
+    if isinstance(e, OverrideParseException):
+        return f"{e.override} is not a valid override ({' '.join(e.message.split())})."
     cause = e.__cause__ if isinstance(e.__cause__, ValidationError) else e
-    key = getattr(cause, "full_key", None)
+    key = re.sub(r"\[\d+\]$", "", str(getattr(cause, "full_key", "") or ""))  # policy.hidden[0] -> policy.hidden
     text = str(e)
     if isinstance(cause, ValidationError) and key:
         line = text.split("Error merging override ", 1)[-1].splitlines()[0]

@@ -30,6 +30,11 @@ TYPE_ERRORS = [
     pytest.param(["policy.hidden=abc"], ["policy.hidden=abc", "a list of integers"], id="list"),
     pytest.param(["env.max_episode_steps=ten"], ["env.max_episode_steps=ten", "an integer or null"], id="optional"),
     pytest.param(["-m", "iterations=2,abc"], ["iterations=abc", "an integer"], id="multirun-item"),
+    pytest.param(["policy.hidden=[a]"], ["policy.hidden=[a]", "a list of integers"], id="list-item"),
+    # not type errors, but Hydra's other composition failures, also in one paragraph
+    pytest.param(["iterations=[1,"], ["iterations=[1,", "is not a valid override"], id="unparsable"),
+    pytest.param(["-m", "hydra/launcher=jobib", "seed=0,1"],
+                 ["hydra/launcher=jobib", "Did you mean hydra/launcher=joblib?", "basic"], id="hydra-group"),
 ]
 
 
@@ -61,6 +66,13 @@ def test_a_misspelt_group_option_gets_did_you_mean(arg, hint):
     with pytest.raises(SystemExit) as e:
         rewrite_argv([arg])
     assert hint in str(e.value.code) and "Valid choices:" in str(e.value.code)
+
+
+def test_an_appended_unknown_key_is_refused_like_a_plain_one():
+    with pytest.raises(SystemExit) as e:
+        rewrite_argv(["+itrations=5"])
+    assert "itrations is not a config key" in str(e.value.code) and "Did you mean iterations?" in str(e.value.code)
+    assert rewrite_argv(["+env.params.gravity=12"]) == ["+env.params.gravity=12"]  # a dict takes any key
 
 
 def test_no_did_you_mean_for_a_name_like_no_option():
