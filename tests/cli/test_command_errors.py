@@ -89,10 +89,6 @@ def test_a_misspelt_group_option_on_the_command_line_exits_2(tmp_path):
 EXTRAS = [
     pytest.param(["-m", "hydra/launcher=joblib", "seed=0,1", *TINY], ("hydra_plugins.hydra_joblib_launcher",),
                  ["hydra/launcher=joblib", "hydra-joblib-launcher", "pip install 'pgrun[launchers]'"], id="joblib"),
-    pytest.param(["-m", "hydra/launcher=submitit_local", "seed=0,1", *TINY],
-                 ("hydra_plugins.hydra_submitit_launcher", "submitit"),
-                 ["hydra/launcher=submitit_local", "hydra-submitit-launcher", "pip install 'pgrun[launchers]'"],
-                 id="submitit"),
     pytest.param(["logger.tensorboard=true", *TINY], ("tensorboard",),
                  ["logger.tensorboard=true", "pip install 'pgrun[tensorboard]'", "logger.tensorboard=false"],
                  id="tensorboard"),

@@ -13,16 +13,11 @@ WITHOUT_PRECHECK = ("import sys, pgrun.cli as c; c.precheck = lambda args: None;
                     "sys.argv = ['pgrun', *sys.argv[1:]]; c.main()")
 
 
-def test_a_config_error_found_with_the_env_leaves_no_directory(tmp_path):
-    p = run_cli("policy=gaussian_linear", "env=CartPole", cwd=tmp_path)
-    assert p.returncode == 2 and "gaussian_linear" in p.stderr, p.stderr[-3000:]
-    assert tree(tmp_path) == []
-
-
-def test_a_multirun_with_one_bad_job_leaves_no_sweep_directory(tmp_path):
-    p = run_cli("-m", "gamma=0.9,1.5", *TINY, cwd=tmp_path)
-    assert p.returncode == 2 and "gamma=1.5" in p.stderr, p.stderr[-3000:]
-    assert tree(tmp_path) == []  # not even the first, valid job ran
+def test_a_multirun_with_one_bad_job_leaves_no_directory(tmp_path):
+    """The second job's error needs the env (a Gaussian policy on CartPole's discrete actions)."""
+    p = run_cli("-m", "policy=mlp,gaussian_linear", "env=CartPole", "iterations=1", "num_seeds=1", cwd=tmp_path)
+    assert p.returncode == 2 and "policy=gaussian_linear needs a continuous action space" in p.stderr, p.stderr[-3000:]
+    assert tree(tmp_path) == []  # not even the first, valid job ran: no multirun/ nor outputs/
 
 
 def test_resume_of_a_directory_without_checkpoint_touches_nothing(tmp_path):
