@@ -222,7 +222,7 @@ def _split(args: list[str]) -> tuple[list[str], bool, str | None, str] | None:
             path = val if eq else next(it, "")
         elif flag in ("-cn", "--config-name"):
             name = val if eq else next(it, "")
-        elif a.startswith("-"):  # --help, --cfg job, ... (_NO_RUN_FLAGS) or a flag not followed here
+        elif a.startswith("-"):  # --help, --cfg job, --info, ...: runs nothing, or a flag not followed here
             return None
         else:
             overrides.append(a)
