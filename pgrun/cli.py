@@ -1,22 +1,97 @@
-"""`pgrun`: the Hydra app. Thin: compose and load the config, run, map failures to exit codes."""
+"""`pgrun`: the Hydra app. Thin: check the command line, compose and load the config, run, say
+what happened, map failures to exit codes.
+
+Order of a command: `main` rewrites and checks the arguments, then composes and validates the
+config of every job (`precheck`) before Hydra runs: a refused command exits 2 and leaves no
+directory behind. Hydra then makes the run directory and calls `_main`, which runs and ends with
+one line (`runner.summary.result_line`), on stderr and in the run directory's `cli.log`.
+"""
 
 from __future__ import annotations
 
+import logging
+import os
+import shutil
 import sys
+import time
 from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig
+from omegaconf import DictConfig, open_dict
 
 from pgrun.config import config_dir, load, register_configs
-from pgrun.config.schema import unknown_key_message
-from pgrun.errors import EXIT_CONFIG, EXIT_DIVERGED, EXIT_INTERRUPTED, EXIT_TERMINATED, ConfigError, TrainingDiverged
+from pgrun.config.schema import closest_option, type_error_message, unknown_key_message
+from pgrun.errors import (
+    EXIT_CONFIG,
+    EXIT_DIVERGED,
+    EXIT_INTERRUPTED,
+    EXIT_TERMINATED,
+    ConfigError,
+    MissingExtra,
+    RunDirExists,
+    TrainingDiverged,
+)
 from pgrun.runner.interrupt import Terminated
 
 CONFIG_DIR = config_dir()
+STARTED = time.time()  # a run directory whose mtime is older than this was not made by this process
+LOG = logging.getLogger("pgrun.cli")
 
 register_configs()
+
+
+def _log_to_console_and_run_dir() -> None:
+    """pgrun's lines go to stderr as `pgrun: ...` (as they always did) and, with a timestamp, to the
+    run directory's log file through Hydra's job-logging file handler (`<run dir>/cli.log`)."""
+    for h in list(LOG.handlers):
+        LOG.removeHandler(h)  # a previous job's (Hydra's basic launcher runs every job in this process)
+    console = logging.StreamHandler(sys.stderr)
+    console.setFormatter(logging.Formatter("pgrun: %(message)s"))
+    LOG.addHandler(console)
+    for h in logging.getLogger().handlers:
+        if isinstance(h, logging.FileHandler):
+            LOG.addHandler(h)
+    LOG.setLevel(logging.INFO)
+    LOG.propagate = False  # not also on Hydra's console handler (stdout)
+
+
+def _made_by_this_job(output_dir: str) -> bool:
+    """Whether Hydra made `output_dir` for this job just now: it holds nothing (or only Hydra's
+    empty log file) and is newer than this process."""
+    try:
+        names = set(os.listdir(output_dir))
+        log = os.path.join(output_dir, "cli.log")
+        return (names <= {"cli.log"} and (not names or os.path.getsize(log) == 0)
+                and os.stat(output_dir).st_mtime >= STARTED)
+    except OSError:
+        return False
+
+
+def _remove_refused(output_dir: str) -> None:
+    """Remove the directory of a refused job if it holds only what this job wrote (.hydra/, cli.log)."""
+    if set(os.listdir(output_dir)) <= {".hydra", "cli.log"}:
+        shutil.rmtree(output_dir, ignore_errors=True)
+
+
+def _interrupted_message(run_dir: str, sigterm: bool) -> str:
+    """The Ctrl-C / SIGTERM line: where the metrics are and how to continue (when a checkpoint exists)."""
+    import json
+
+    from pgrun.runner.checkpoint import latest_step
+
+    what = "terminated (SIGTERM)" if sigterm else "interrupted"
+    try:
+        with open(os.path.join(run_dir, "summary.json")) as f:
+            s = json.load(f)
+        what += f" after iteration {s['iterations']} of {s['config']['iterations']}"
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    metrics = os.path.join(run_dir, "metrics.csv")
+    if latest_step(run_dir) is None:
+        return f"{what}; metrics so far are in {metrics}; no checkpoint was written, so it cannot be resumed."
+    return (f"{what}; metrics so far are in {metrics}, the state in {os.path.join(run_dir, 'checkpoints')} "
+            f"(continue with resume={run_dir})")
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")
@@ -25,29 +100,36 @@ def _main(cfg: DictConfig) -> float | None:
     from pgrun.runner.cache import enable_compilation_cache
     from pgrun.runner.loop import run
     from pgrun.runner.rundir import prepare, resume_config, save_hydra_files
+    from pgrun.runner.summary import result_line
 
+    _log_to_console_and_run_dir()
     enable_compilation_cache()
     output_dir = HydraConfig.get().runtime.output_dir
+    fresh = _made_by_this_job(output_dir)
+    run_dir = output_dir
     try:
         resuming = bool(cfg.get("resume"))
         if resuming:
             cfg = resume_config(cfg, list(HydraConfig.get().overrides.task))
+            run_dir = os.path.abspath(str(cfg.resume))
         config = load(cfg)  # the one validation: typed from here on
         if not resuming:
             prepare(config, output_dir)  # refuse another run's directory before writing anything
         save_hydra_files(cfg, output_dir)
         summary = run(config, output_dir)
     except ConfigError as e:
-        print(f"pgrun: config error: {e}", file=sys.stderr)
+        LOG.error(f"config error: {e}")
+        if fresh and not isinstance(e, RunDirExists):
+            _remove_refused(output_dir)
         sys.exit(EXIT_CONFIG)
     except TrainingDiverged as e:
-        print(f"pgrun: {e}", file=sys.stderr)
+        LOG.error(str(e))
         sys.exit(EXIT_DIVERGED)
     except KeyboardInterrupt as e:
         sigterm = isinstance(e, Terminated)
-        print(f"pgrun: {'terminated (SIGTERM)' if sigterm else 'interrupted'}; metrics so far are in "
-              "metrics.csv, the state in checkpoints/ (continue with resume=<run dir>)", file=sys.stderr)
+        LOG.error(_interrupted_message(run_dir, sigterm))
         sys.exit(EXIT_TERMINATED if sigterm else EXIT_INTERRUPTED)
+    LOG.info(result_line(summary, run_dir))
     return summary.get("final_return_mean")  # the objective of Hydra sweepers such as Optuna
 
 
@@ -78,14 +160,17 @@ def rewrite_argv(argv: list[str]) -> list[str]:
     for arg in argv:
         key, eq, value = arg.partition("=")
         bare = key.lstrip("+~")
-        if eq and bare in GROUPS and not arg.startswith("~") and "," not in value and value:
+        if eq and bare in GROUPS and not arg.startswith("~") and value and "(" not in value:
             valid = group_options(bare)
-            if value not in valid:
-                raise SystemExit(
-                    f"pgrun: config error: {bare}={value} is not a known option of the '{bare}' group; "
-                    f"valid choices: {', '.join(valid)}.")
-        if eq and key == bare and "/" not in key and bare not in GROUPS and not key.startswith("hydra."):
-            problem = unknown_key_message(key)
+            for item in value.split(","):  # a multirun sweep env=A,B: every item
+                if item not in valid:
+                    close = closest_option(item, valid)
+                    hint = f" Did you mean {bare}={close}?" if close else ""
+                    raise SystemExit(
+                        f"pgrun: config error: {bare}={item} is not a known option of the '{bare}' group.{hint} "
+                        f"Valid choices: {', '.join(valid)}.")
+        if eq and not key.startswith("~") and "/" not in key and bare not in GROUPS and not bare.startswith("hydra."):
+            problem = unknown_key_message(bare)
             if problem:
                 raise SystemExit(f"pgrun: config error: {problem}")
         if eq and key.startswith("env.params."):
@@ -113,12 +198,152 @@ def expand_gym_env(args: list[str]) -> list[str]:
     return out
 
 
+# the optional packages of Hydra plugins -> pgrun's extra that installs them
+PLUGIN_EXTRAS = {"hydra_plugins.hydra_joblib_launcher": ("launchers", "hydra-joblib-launcher"),
+                 "joblib": ("launchers", "hydra-joblib-launcher"),
+                 "hydra_plugins.hydra_submitit_launcher": ("launchers", "hydra-submitit-launcher"),
+                 "submitit": ("launchers", "hydra-submitit-launcher"),
+                 "hydra_plugins.hydra_ray_launcher": ("ray", "the Ray launcher"), "ray": ("ray", "Ray")}
+MAX_PRECHECKED_JOBS = 64  # of a multirun; the rest are checked by their jobs
+
+
+def _split(args: list[str]) -> tuple[list[str], bool, str | None, str] | None:
+    """(overrides, multirun?, --config-path, --config-name) of a command line; None when it runs
+    nothing or uses a flag this check does not follow (Hydra then handles it alone)."""
+    overrides, multirun, path, name = [], False, None, "config"
+    it = iter(args)
+    for a in it:
+        flag, eq, val = a.partition("=")
+        if a in ("-m", "--multirun"):
+            multirun = True
+        elif a in ("-r", "--run"):
+            pass
+        elif flag in ("-cp", "--config-path"):
+            path = val if eq else next(it, "")
+        elif flag in ("-cn", "--config-name"):
+            name = val if eq else next(it, "")
+        elif a.startswith("-"):  # --help, --cfg job, --info, ...: runs nothing, or a flag not followed here
+            return None
+        else:
+            overrides.append(a)
+    if path is not None and not os.path.isabs(path):
+        return None  # Hydra resolves a relative --config-path against pgrun's package: leave it to Hydra
+    return overrides, multirun, path, name
+
+
+def _check_plugin(what: str, target: str, instead: str) -> None:
+    """MissingExtra when the module of a launcher's / sweeper's `_target_` cannot be imported."""
+    import importlib
+
+    module = target.rpartition(".")[0]
+    try:
+        importlib.import_module(module)
+    except ImportError as e:
+        missing = (e.name or module)
+        hit = next((v for k, v in PLUGIN_EXTRAS.items() if missing == k or missing.startswith(k + ".")
+                    or module.startswith(k + ".")), None)
+        if hit is None:  # hydra_plugins.hydra_optuna_sweeper -> pip install hydra-optuna-sweeper
+            top = missing.split(".")[1] if missing.startswith("hydra_plugins.") else missing.split(".")[0]
+            raise ConfigError(f"{what} needs the Python package {missing}, which is not installed: pip install "
+                              f"{top.replace('_', '-')} (the plugin class is {target}); or {instead}.") from None
+        raise MissingExtra.needs(what, hit[1], hit[0], instead) from None
+
+
+def _job_overrides(overrides: list[str], multirun: bool) -> list[list[str]]:
+    """The override lists of the jobs the command runs: one, or a multirun's combinations (as
+    Hydra's basic sweeper expands `a=1,2 b=x,y`); for another sweeper, the values it starts from."""
+    if not multirun:
+        return [overrides]
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    try:
+        parsed = OverridesParser.create().parse_overrides(overrides)
+        jobs = BasicSweeper.split_arguments(parsed, None)[0]
+    except Exception:  # an interval or another sweeper's syntax: check what is not swept
+        parsed = OverridesParser.create().parse_overrides(overrides)
+        return [[o.input_line for o in parsed if not o.is_sweep_override() and o.input_line]]
+    return [list(job) for job in jobs[:MAX_PRECHECKED_JOBS]]
+
+
+def precheck(args: list[str]) -> None:
+    """Compose and accept (`pgrun.runner.preflight.accept`) the config of every job the command
+    line runs before Hydra makes a directory; in a multirun, check that the launcher's and
+    sweeper's plugins are installed. ConfigError names the problem; nothing is written."""
+    split = _split(args)
+    if split is None:
+        return
+    overrides, multirun, path, name = split
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    from pgrun.config import compose
+
+    try:
+        for i, job in enumerate(_job_overrides(overrides, multirun)):
+            cfg = compose(job, config_path=path, config_name=name, hydra=multirun and i == 0)
+            from pgrun.runner.preflight import accept  # after the first compose: a bad value fails before jax loads
+
+            if multirun and i == 0:
+                choices = cfg.hydra.runtime.choices
+                if "_target_" in cfg.hydra.launcher:
+                    _check_plugin(f"hydra/launcher={choices.get('hydra/launcher')}", cfg.hydra.launcher._target_,
+                                  "leave out hydra/launcher= to run the jobs one after another")
+                if "_target_" in cfg.hydra.sweeper:
+                    _check_plugin(f"hydra/sweeper={choices.get('hydra/sweeper')}", cfg.hydra.sweeper._target_,
+                                  "leave out hydra/sweeper=")
+                with open_dict(cfg):
+                    del cfg["hydra"]
+            accept(cfg, [o for o in job if not o.lstrip("+~").startswith("hydra")])
+    except (HydraException, OmegaConfBaseException) as e:
+        raise ConfigError(_composition_message(e)) from None
+    finally:
+        from hydra.core.global_hydra import GlobalHydra
+
+        GlobalHydra.instance().clear()  # Hydra's app initializes its own
+
+
+def _composition_message(e: Exception) -> str:
+    """One paragraph for Hydra's failure to compose: a value of the wrong type names the key, the
+    value and the type it takes; an unknown option of a group (e.g. hydra/launcher=) its choices;
+    an override that does not parse, itself; anything else is Hydra's message on one line."""
+    import re
+
+    from hydra.errors import MissingConfigException, OverrideParseException
+    from omegaconf.errors import ValidationError
+
+    if isinstance(e, MissingConfigException) and e.missing_cfg_file and e.options:
+        group, _, value = e.missing_cfg_file.rpartition("/")
+        close = closest_option(value, list(e.options))
+        hint = f" Did you mean {group}={close}?" if close else ""
+        return (f"{group}={value} is not a known option of the '{group}' group.{hint} "
+                f"Valid choices: {', '.join(e.options)}.")
+    if isinstance(e, OverrideParseException):
+        return f"{e.override} is not a valid override ({' '.join(e.message.split())})."
+    cause = e.__cause__ if isinstance(e.__cause__, ValidationError) else e
+    key = re.sub(r"\[\d+\]$", "", str(getattr(cause, "full_key", "") or ""))  # policy.hidden[0] -> policy.hidden
+    text = str(e)
+    if isinstance(cause, ValidationError) and key:
+        line = text.split("Error merging override ", 1)[-1].splitlines()[0]
+        value = line.partition("=")[2] if line.lstrip("+~").split("=")[0] == key else ""
+        if value:
+            return type_error_message(key, value)
+        return " ".join(str(cause).split())
+    return " ".join(text.split())
+
+
 def main() -> None:
     try:
-        sys.argv[1:] = rewrite_argv(expand_gym_env(sys.argv[1:]))
+        args = rewrite_argv(expand_gym_env(sys.argv[1:]))
     except SystemExit as e:
         print(e.code, file=sys.stderr)
         sys.exit(EXIT_CONFIG)
+    try:
+        precheck(args)
+    except ConfigError as e:
+        print(f"pgrun: config error: {e}", file=sys.stderr)
+        sys.exit(EXIT_CONFIG)
+    sys.argv[1:] = args
     _main()
 
 

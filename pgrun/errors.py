@@ -21,6 +21,17 @@ class UnknownKeyError(ConfigError, KeyError):
     __str__ = Exception.__str__  # KeyError would quote the paragraph
 
 
+class MissingExtra(ConfigError):
+    """An optional feature whose package is not installed; the message names pgrun's extra that installs it."""
+
+    @classmethod
+    def needs(cls, feature: str, what: str, extra: str, instead: str = "") -> "MissingExtra":
+        """`feature` (what the user asked for, e.g. `logger.tensorboard=true`) needs `what` (packages,
+        in words); `extra` is the pyproject extra that installs them; `instead`: how to do without."""
+        return cls(f"{feature} needs {what}, which is not installed: pip install 'pgrun[{extra}]' (in a "
+                   f"checkout: pip install -e '.[{extra}]'){'; or ' + instead if instead else ''}.")
+
+
 class RunDirExists(ConfigError):
     """The output directory holds another run's metrics and neither resume nor overwrite is set."""
 

@@ -27,15 +27,18 @@ def config_dir() -> str:
     return str(resources.files("pgrun.configs"))
 
 
-def compose(overrides: list[str] | tuple[str, ...] = ()) -> DictConfig:
+def compose(overrides: list[str] | tuple[str, ...] = (), *, config_path: str | None = None,
+            config_name: str = "config", hydra: bool = False) -> DictConfig:
     """The pgrun config with Hydra-style `overrides` applied (e.g. ["env=Bandit", "seed=3"]).
 
     As on the `pgrun` command line, `env.params.<name>=v` adds a key to the (empty by
-    default) env.params dict.
+    default) env.params dict. `config_path` / `config_name`: another primary config (an
+    absolute directory, as `pgrun --config-path ... --config-name ...`); `hydra=True` keeps
+    Hydra's own settings (launcher, sweeper, run dir) under the `hydra` key.
     """
     overrides = [("++" + o) if o.startswith("env.params.") else o for o in overrides]
     register_configs()
     if GlobalHydra.instance().is_initialized():
         GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
-        return hydra_compose("config", overrides=list(overrides))
+    with initialize_config_dir(config_dir=config_path or config_dir(), version_base="1.3"):
+        return hydra_compose(config_name, overrides=list(overrides), return_hydra_config=hydra)

@@ -161,3 +161,54 @@ def unknown_key_message(dotted: str) -> str | None:
         if typing.get_origin(node) is typing.Union:  # Optional[X]
             node = next(a for a in typing.get_args(node) if a is not type(None))
     return None
+
+
+def _key_type(dotted: str) -> Any:
+    """The schema's type hint of a dotted key (Optional kept), or None when it is not a schema key."""
+    node: Any = Config
+    for part in dotted.split("."):
+        if typing.get_origin(node) is typing.Union:  # Optional[group]: step into the group
+            node = next(a for a in typing.get_args(node) if a is not type(None))
+        if not (isinstance(node, type) and is_dataclass(node)):
+            return None
+        node = typing.get_type_hints(node).get(part)
+        if node is None:
+            return None
+    return node
+
+
+_TYPE_WORDS = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
+
+
+def describe_type(hint: Any) -> str:
+    """A type hint in words: Optional[int] -> 'an integer or null', List[int] -> 'a list of integers'."""
+    if typing.get_origin(hint) is typing.Union:
+        inner = [a for a in typing.get_args(hint) if a is not type(None)]
+        return " or ".join(describe_type(a) for a in inner) + " or null"
+    if typing.get_origin(hint) in (list, typing.List):
+        (item,) = typing.get_args(hint) or (Any,)
+        word = {int: "integers", float: "numbers", str: "strings"}.get(item, "values")
+        return f"a list of {word} in brackets, e.g. [64,64]" if item is int else f"a list of {word} in brackets"
+    if typing.get_origin(hint) in (dict, typing.Dict):
+        return "a dict of keys"
+    if isinstance(hint, type) and is_dataclass(hint):
+        return "a group of keys"
+    return _TYPE_WORDS.get(hint, getattr(hint, "__name__", str(hint)))
+
+
+def type_error_message(dotted: str, value: str) -> str:
+    """One paragraph for a command-line value of the wrong type, e.g. `iterations=abc`:
+    the key, the bad value and the type the key takes."""
+    hint = _key_type(dotted)
+    takes = f"takes {describe_type(hint)}" if hint is not None else "has another type"
+    return f"{dotted}={value} is not valid: {dotted} {takes}, and {value!r} is not one."
+
+
+def closest_option(value: str, options: list[str]) -> str | None:
+    """The option a misspelt group choice most likely meant (case first: cartpole -> CartPole),
+    or None."""
+    lower = {o.lower(): o for o in options}
+    if value.lower() in lower:
+        return lower[value.lower()]
+    close = difflib.get_close_matches(value.lower(), list(lower), n=1, cutoff=0.6)
+    return lower[close[0]] if close else None

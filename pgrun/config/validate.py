@@ -19,7 +19,7 @@ from pgrun.core.estimators import BASELINES, WEIGHTS, needs_critic
 from pgrun.core.offpolicy import CONSTRAINTS, CORRECTIONS, ROLLOUTS, minibatch_unit
 from pgrun.core.policies import ACTIVATIONS, FEATURE_MAPS
 from pgrun.envs.host import GYM_PREFIX
-from pgrun.errors import ConfigError
+from pgrun.errors import ConfigError, MissingExtra
 
 VIDEO_FORMATS = ("gif", "mp4")
 VIDEO_POLICIES = ("greedy", "stochastic")
@@ -67,6 +67,18 @@ def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
 def swept_values(config: Config) -> dict[str, list]:
     """The sweep as {dotted key: list of values} (a scalar counts as a one-value list)."""
     return {k: (list(v) if isinstance(v, (list, tuple)) else [v]) for k, v in flatten(config.sweep or {}).items()}
+
+
+def installed(*modules: str) -> bool:
+    """Whether every module can be found (an optional feature's packages); a module made
+    unimportable (sys.modules[name] = None) or a missing parent package counts as missing."""
+    for m in modules:
+        try:
+            if importlib.util.find_spec(m) is None:
+                return False
+        except (ImportError, ValueError):
+            return False
+    return True
 
 
 def _choice(key: str, value: Any, valid: Any) -> None:
@@ -148,9 +160,9 @@ def validate_eval(ec: EvalConfig) -> None:
     for key, lo in (("episodes", 1), ("video_seeds", 1), ("fps", 1)):
         if getattr(ec, key) < lo:
             raise ConfigError(f"{key}={getattr(ec, key)} must be an integer >= {lo}.")
-    if ec.video and ec.video_format == "mp4" and importlib.util.find_spec("imageio_ffmpeg") is None:
-        raise ConfigError("video_format=mp4 needs imageio and imageio-ffmpeg (pip install 'pgrun[video]'); "
-                          "valid choices without them: gif.")
+    if ec.video and ec.video_format == "mp4" and not installed("imageio", "imageio_ffmpeg"):
+        raise MissingExtra.needs("video=true video_format=mp4", "imageio and imageio-ffmpeg", "video",
+                                 "use video_format=gif (Pillow, always installed)")
 
 
 def _validate_run_options(cfg: Config) -> None:
@@ -159,10 +171,9 @@ def _validate_run_options(cfg: Config) -> None:
     every = cfg.checkpoint_every
     if every is not None and (isinstance(every, bool) or not isinstance(every, int) or every < 0):
         raise ConfigError(f"checkpoint_every={every} must be an integer >= 0 (0 or null: checkpoint at the end only).")
-    if cfg.logger.tensorboard and importlib.util.find_spec("tensorboard") is None:
-        raise ConfigError(
-            "logger.tensorboard=true needs the tensorboard package, which is not installed; "
-            "pip install 'pgrun[tensorboard]', or set logger.tensorboard=false.")
+    if cfg.logger.tensorboard and not installed("tensorboard"):
+        raise MissingExtra.needs("logger.tensorboard=true", "the tensorboard package", "tensorboard",
+                                 "set logger.tensorboard=false (metrics.csv has every metric)")
 
 
 def _has_key(config: Config, dotted: str) -> bool:

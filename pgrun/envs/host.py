@@ -17,7 +17,7 @@ import gymnasium
 import numpy as np
 from gymnasium import spaces
 
-from pgrun.errors import ConfigError
+from pgrun.errors import ConfigError, MissingExtra
 
 GYM_PREFIX = "gym:"
 
@@ -25,6 +25,10 @@ GYM_PREFIX = "gym:"
 def _cannot_make(gym_id: str, err: Exception) -> ConfigError:
     """One-paragraph error for an id gymnasium cannot make: unknown (with close matches from
     gymnasium's registry) or registered but failing (e.g. Box2D or MuJoCo not installed)."""
+    entry = str(getattr(gymnasium.registry.get(gym_id), "entry_point", ""))
+    if isinstance(err, gymnasium.error.DependencyNotInstalled) and "box2d" in entry:
+        return MissingExtra.needs(f"env=gym:{gym_id}", "Box2D (gymnasium's box2d envs)", "box2d",
+                                  "pick a pure-JAX env such as env=CartPole")
     if gym_id in gymnasium.registry:
         return ConfigError(f"env=gym:{gym_id} is registered with gymnasium but could not be made "
                            f"({type(err).__name__}: {err}).")

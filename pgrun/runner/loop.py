@@ -20,7 +20,7 @@ from pgrun.runner.interrupt import DeferredInterrupt
 from pgrun.runner.metrics import COLUMNS, MetricsWriter, rows_from_chunk, versions, write_json
 from pgrun.runner.rundir import check_resume_config, truncate_metrics
 from pgrun.runner.rundir import prepare as prepare_run_dir
-from pgrun.runner.summary import final_figures, history
+from pgrun.runner.summary import final_figures, history, return_label
 from pgrun.runner.tensorboard import TensorBoardLogger
 from pgrun.train.build import build, is_host_env
 from pgrun.train.program import make_train
@@ -75,6 +75,7 @@ def run(cfg: Config, out_dir: str) -> dict:
     env_steps = np.asarray(unpad_runs(state.env_steps, n_runs), np.int64)
     bar = tqdm(total=total, initial=start, disable=not cfg.progress, file=sys.stderr, unit="it",
                dynamic_ncols=True)
+    ret_label = return_label(len(layout.points) if layout.keys else 1)  # a sweep: mean over all points
     t_run = time.perf_counter()
 
     def save_checkpoint(iteration: int, wall: float) -> None:
@@ -107,8 +108,8 @@ def run(cfg: Config, out_dir: str) -> dict:
                     env_steps = np.asarray(m["env_steps"][:, last])
                 summary["iterations"] = done_iters[-1] if done_iters else summary["iterations"]
                 bar.update(len(done_iters))
-                bar.set_postfix(ret=f"{float(np.mean(returns_by_iter[-1])):.1f}" if returns_by_iter else "-",
-                                sps=f"{env_steps.sum() / max(wall, 1e-9):.3g}")
+                bar.set_postfix({ret_label: f"{float(np.mean(returns_by_iter[-1])):.1f}" if returns_by_iter else "-",
+                                 "sps": f"{env_steps.sum() / max(wall, 1e-9):.3g}"})
                 if upto is not None:
                     summary["status"] = "diverged"
                     where = f"seed {seeds[s]}" + (f", sweep point {layout.run_points[s]}" if layout.keys else "")
