@@ -6,6 +6,8 @@ exact_grad:   autodiff of an exact objective J(θ) —
               `pgrun.core.exact.exact_J(mdp, π, γ, H)` of the truncated episodes the runner samples,
               with π[s] = π_θ(·|observation(s)).
               Returns None where no exact J is known (CartPole, Particle, ...).
+expected_estimate: tabular envs, the exact mean of reward-to-go with or without γ^t
+              (`pgrun.core.exact.expected_pg_surrogate`): with it ∇J, without it (γ < 1) not.
 mc_reference: otherwise, the mean of an unbiased estimator over many independent batches,
               with its standard error per component (se = std / √M_ref).
 Both flat [P] in `ravel_pytree(params)` order, ascent direction (+∇J).
