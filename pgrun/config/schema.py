@@ -43,6 +43,9 @@ class EstimatorConfig:
     baseline: str = "none"  # none | batch_mean | batch_mean_time | value
     gae_lambda: float = 0.95
     normalize_advantages: bool = False
+    # multiply step t's term by γ^t (t from the episode's start): the gradient of the discounted
+    # J = E[Σ γ^t r_t] for weights reward_to_go and gae; false: the lecture's form, unbiased for γ = 1 only
+    gamma_t: bool = False
     entropy_coef: float = 0.0
     critic_lr: float = 1e-3
     critic_hidden: List[int] = field(default_factory=lambda: [64, 64])

@@ -97,6 +97,13 @@ def validate(cfg: Config) -> None:
         raise ConfigError(
             f"estimator.baseline=optimal (b* per parameter on the episode score, notes 03 App. C) needs "
             f"estimator.weight=total_return, not {cfg.estimator.weight}; valid choices: total_return.")
+    if cfg.estimator.gamma_t and cfg.estimator.weight == "total_return":
+        raise ConfigError(
+            "estimator.gamma_t=true multiplies step t's term by γ^t, which the reward_to_go and gae weights "
+            "need to be unbiased for the discounted objective; estimator.weight=total_return is unbiased "
+            "without it (G(τ) = Σ_k γ^k r_k is already discounted from the episode's start), so gamma_t would "
+            "have no effect. Set estimator.gamma_t=false, or a weight it applies to; valid choices with "
+            "gamma_t: estimator.weight=reward_to_go, gae.")
     _choice("optimizer.name", cfg.optimizer.name, OPTIMIZERS)
     _choice("optimizer.schedule", cfg.optimizer.schedule, SCHEDULES)
     if cfg.estimator.weight == "gae" and cfg.estimator.baseline not in ("none", "value"):
@@ -278,13 +285,16 @@ def _validate_offpolicy(cfg: Config) -> None:
                     f"estimator.constraint=trust_region (TRPO) takes one natural-gradient step per batch on "
                     f"the per-decision ratio surrogate, with the critic on its own optimizer, so {key}={v} "
                     f"is not valid; valid choice: {key}={'null' if want is None else want}.")
-    if est.rollout == "steps":
-        if est.weight == "total_return" or est.baseline in ("batch_mean", "batch_mean_time"):
-            raise ConfigError(
-                f"estimator.rollout=steps cuts episodes at the batch boundary, so the whole-episode "
-                f"quantities of estimator.weight={est.weight} / estimator.baseline={est.baseline} are not "
-                "defined; valid choices in steps mode: weight reward_to_go or gae, baseline none or value "
-                "(or set estimator.rollout=episodes).")
+    if est.rollout == "steps" and est.weight != "gae":
+        # Monte-Carlo weights: G(τ) and the batch means are not defined on cut episodes, and G_t would
+        # be cut at the batch's end with nothing to bootstrap it (a biased, shortened return)
+        raise ConfigError(
+            f"estimator.rollout=steps cuts episodes at the batch boundary, so the Monte-Carlo weight "
+            f"estimator.weight={est.weight} (with estimator.baseline={est.baseline}) is not valid there: "
+            "G(τ) and the batch-mean baselines need whole episodes, and a reward-to-go G_t would be cut "
+            "at the batch's end without bootstrapping (biased). Valid choices in steps mode: "
+            "estimator.weight=gae with estimator.baseline=value or none (estimator.gae_lambda=1.0 is the "
+            "Monte-Carlo return bootstrapped with V at the cut); or set estimator.rollout=episodes.")
     unit, count = minibatch_unit(est.rollout, est.correction, cfg.episodes_per_iteration, cfg.num_envs,
                                  cfg.num_steps)
     if count % est.minibatches != 0:

@@ -23,6 +23,9 @@ class Batch(NamedTuple):
     valid: jax.Array       # [T, B]  bool: step t happened
     next_obs: jax.Array    # [T, B, obs_dim]  s_{t+1} (pre-reset), for bootstrapping
     dist: Any = None       # π_behaviour(·|s_t) as sampled, every leaf [T, B, ...] (None: not recorded)
+    episode_t: Any = None  # [T, B] int32: index of step t within its episode, from the episode's reset
+    #                        (steps mode, where episodes start anywhere in a column; None: the row
+    #                        index, as in episodes mode where every column starts at row 0)
 
 
 def broadcast_dist(dist: Any, batch_shape: tuple) -> Any:

@@ -4,6 +4,10 @@ An estimator is a *weight* Ψ_t (total return G(τ), reward-to-go G_t, or GAE(λ
 *baseline* b (none, the batch-mean return, the time-step-wise batch mean, or a learned
 V(s_t)); the surrogate  J̃(θ) = 1/N Σ_i Σ_t log π_θ(a_t^i|s_t^i) · (Ψ_t^i - b_t^i)  has the
 estimator as its autodiff gradient. Shapes: [T, B] time-major, B = N episodes.
+
+Bias: these weights are unbiased for the undiscounted objective (γ = 1). For γ < 1 only
+total_return is; reward_to_go and gae (with any baseline) need step t's term multiplied by
+γ^t, t from the episode's start (`discount_from_start`, config `estimator.gamma_t=true`).
 """
 
 from __future__ import annotations
@@ -88,6 +92,38 @@ def compute_advantages(batch: Batch, weight: str, baseline: str, gamma: float | 
     else:
         raise ValueError(f"unknown baseline {baseline!r}; valid: {BASELINES}")
     return Advantages((psi - b) * valid, target)
+
+
+def episode_time(batch: Batch) -> jax.Array:
+    """t [T, B] int32: each step's index within its episode, counted from the episode's reset.
+
+    `batch.episode_t` where the rollout recorded it (steps mode: an episode may start anywhere
+    in a column, or before the batch); otherwise the row index (episodes mode: every column
+    is one episode that starts at row 0).
+    """
+    if batch.episode_t is not None:
+        return batch.episode_t
+    T, B = batch.reward.shape[:2]
+    return jnp.broadcast_to(jnp.arange(T, dtype=jnp.int32)[:, None], (T, B))
+
+
+def discount_from_start(adv: jax.Array, batch: Batch, weight: str, gamma: float | jax.Array) -> jax.Array:
+    """γ^t · A_t [T, B] for the weights reward_to_go and gae; A_t unchanged for total_return.
+
+    The discounted objective J = E[Σ_t γ^t r_t] has the gradient
+        ∇J = E[Σ_t γ^t ∇log π(a_t|s_t) G_t],   G_t = Σ_{k≥t} γ^{k-t} r_k,
+    t counted from the episode's start (`episode_time`). Without γ^t, Σ_t ∇log π(a_t|s_t) G_t
+    (reward-to-go, and every baseline-subtracted or GAE form of it) is the gradient of
+    nothing for γ < 1 (Thomas 2014; Nota & Thomas 2020): it weights late states as if they
+    were not discounted. Multiplying step t's term by γ^t makes those estimators unbiased for
+    ∇J (a baseline b independent of a_t still adds zero in expectation).
+    weight=total_return needs no factor: G(τ) = Σ_k γ^k r_k is already discounted from the
+    episode's start, so Σ_t ∇log π(a_t|s_t) G(τ) is unbiased as it is (with γ^t it would not be).
+    adv [T, B] -> [T, B].
+    """
+    if weight == "total_return":
+        return adv
+    return adv * gamma ** episode_time(batch).astype(adv.dtype)
 
 
 def next_state_values(critic: Callable[[jax.Array], jax.Array], batch: Batch, v_t: jax.Array,

@@ -228,6 +228,27 @@ def exact_grad_pgt(mdp: TabularMDP, logits: jax.Array, gamma: float | jax.Array,
     return jnp.einsum("sa,sa,sab->sb", weighted_q, pi, softmax_score(pi))
 
 
+@partial(jax.jit, static_argnames=("horizon", "gamma_t"))
+def expected_pg_surrogate(mdp: TabularMDP, pi: jax.Array, gamma: float | jax.Array, horizon: int,
+                          gamma_t: bool) -> jax.Array:
+    """L(π) = Σ_{t<H} w_t Σ_s d_t(s) Σ_a π(a|s) Q_t(s,a), with d_t and Q_t held constant
+    (stop-gradient), w_t = γ^t (gamma_t) or 1: differentiated at π, the EXPECTATION of the
+    reward-to-go estimator Σ_t w_t ∇log π(a_t|s_t) G_t,
+
+        E[Σ_t w_t ∇log π(a_t|s_t) G_t] = Σ_t w_t Σ_s d_t(s) Σ_a π(a|s) ∇log π(a|s) Q_t(s,a)
+
+    (E[G_t | S_t = s, A_t = a, episode running] = Q_t(s,a)). gamma_t=True: w_t = γ^t, the
+    policy gradient theorem, so ∇L = ∇J. gamma_t=False: the lecture's form without γ^t; for
+    γ < 1 its ∇L ≠ ∇J — the exact bias of reward-to-go (and of any baseline-subtracted form
+    of it) for the discounted objective. pi [S, A] -> scalar.
+    """
+    pi_now = jax.lax.stop_gradient(pi)
+    d = state_visitation(mdp, pi_now, horizon)  # [H, S]
+    q = q_values(mdp, pi_now, gamma, horizon)   # [H, S, A]
+    w = gamma ** jnp.arange(horizon, dtype=d.dtype) if gamma_t else jnp.ones(horizon, d.dtype)
+    return jnp.einsum("t,ts,sa,tsa->", w, d, pi, q)
+
+
 # --------------------------------------------------- the two-state bandit of notes 03
 
 BANDIT_REWARDS = np.array([[12.0, 7.0], [2.0, 5.0]], np.float32)

@@ -23,7 +23,8 @@ which is why PPO, the KL penalty and TRPO may use ρ_t(θ')·A_t directly. At θ
 weight is 1: the first step on a fresh batch is the on-policy gradient.
 
 Bias. `trajectory` is unbiased for ∇J(θ') (with a baseline independent of the episode's own
-actions). `per_decision` corrects the action at t but neither the distribution of s_t (the
+actions; for the undiscounted objective γ = 1, or with A_t × γ^t, `estimators.discount_from_start`).
+`per_decision` corrects the action at t but neither the distribution of s_t (the
 Π_{k<t} ρ_k of the actions leading there) nor the future actions inside G_t:
 E_θ[ρ_t ∇log π_θ'(a_t|s_t) G_t] = E_{s_t ~ d_θ, a_t ~ π_θ'}[∇log π_θ'(a_t|s_t) Q^{π_θ}_t(s_t, a_t)],
 exact on one-step problems (the bandit) and to first order in θ' - θ (the TRPO/PPO

@@ -21,6 +21,10 @@ same independent batches (`optimal_baseline` estimates b* leave-one-out inside e
 A fitted critic or b* is fixed across the M batches, so the variance reported for them is
 conditional on that one fit.
 
+`estimator.gamma_t=true` applies to every diagnosed estimator (and the Monte-Carlo reference):
+the reward-to-go and GAE ones get step t's term × γ^t, unbiased for the discounted J; the
+total-return ones (reinforce, reinforce_baseline, optimal_baseline*) are unchanged.
+
 Overrides: every pgrun key (env=, policy=, estimator.*, seed, gamma, +experiment=...), plus
 `diagnose.<key>=value` (or `+diagnose.<key>`) for the fields of `DiagnoseConfig`.
 θ is the initial policy of seed `seed`, trained first for `diagnose.train_iterations`
@@ -129,7 +133,7 @@ def diagnose(cfg: Config, params, out_dir: str | None, estimators, batches: int 
             raise KeyError(f"unknown estimator {name!r}; valid: {', '.join(gradients.ALL_ESTIMATORS)}")
     parts = build(cfg) if parts is None else parts
     env, env_params, policy, max_steps = parts.env, parts.env_params, parts.policy, parts.max_steps
-    gamma, lam = float(cfg.gamma), float(cfg.estimator.gae_lambda)
+    gamma, lam, gamma_t = float(cfg.gamma), float(cfg.estimator.gae_lambda), bool(cfg.estimator.gamma_t)
     N = int(episodes or cfg.episodes_per_iteration)
     M = int(batches)
     k_diag, k_critic, k_ref, k_fit = jax.random.split(jax.random.PRNGKey(int(seed)), 4)
@@ -167,7 +171,7 @@ def diagnose(cfg: Config, params, out_dir: str | None, estimators, batches: int 
     samples, timings = {}, {}
     for name in estimators:
         t = time.perf_counter()
-        fn = gradients.make_grad_fn(name, policy, gamma, lam, cast(Optional[Callable], critic), b_star)
+        fn = gradients.make_grad_fn(name, policy, gamma, lam, cast(Optional[Callable], critic), b_star, gamma_t)
         samples[name] = gradients.batched_grads(fn, params, data)
         timings[name] = round(time.perf_counter() - t, 3)
 
@@ -179,7 +183,8 @@ def diagnose(cfg: Config, params, out_dir: str | None, estimators, batches: int 
     if ref is not None:
         ref_info = {"kind": "exact", "J": reference.exact_value(env, env_params, policy, params, gamma, max_steps)}
     else:
-        fn = gradients.make_grad_fn(ref_estimator, policy, gamma, lam, cast(Optional[Callable], critic))
+        fn = gradients.make_grad_fn(ref_estimator, policy, gamma, lam, cast(Optional[Callable], critic),
+                                    gamma_t=gamma_t)
         ref, ref_se = reference.mc_reference(gradients.batched_grads(fn, params, sample(k_ref, int(ref_batches))))
         ref_info = {"kind": "monte_carlo", "estimator": ref_estimator, "batches": int(ref_batches),
                     "se_norm": float(np.linalg.norm(ref_se))}
@@ -194,7 +199,8 @@ def diagnose(cfg: Config, params, out_dir: str | None, estimators, batches: int 
                   for b in estimators if b != a} for a in estimators}
     valid = np.asarray(data.valid)
     results = {
-        "env": cfg.env.name, "policy": cfg.policy.name, "gamma": gamma, "max_episode_steps": max_steps,
+        "env": cfg.env.name, "policy": cfg.policy.name, "gamma": gamma, "gamma_t": gamma_t,
+        "max_episode_steps": max_steps,
         "batches": M, "episodes_per_batch": N, "num_params": int(ravel_pytree(params)[0].size),
         "mean_episode_length": float(valid.sum() / (M * N)),
         "param_groups": {k: int(len(v)) for k, v in groups.items()},
@@ -350,6 +356,8 @@ def main(argv: list[str] | None = None) -> None:
         return
     res = run_from_overrides(argv)
     print(format_table(res))
+    print(f"gamma = {res['gamma']:g}, estimator.gamma_t = {str(res['gamma_t']).lower()}"
+          + (" (step t's term × γ^t for the reward-to-go and GAE estimators)" if res["gamma_t"] else ""))
     print(f"reference: {res['reference']['kind']}, |ref| = {res['reference']['norm']:.4g}; "
           f"wrote {res['out_dir']}/gradients.json, gradients.csv, gradients.png")
 

@@ -8,6 +8,10 @@ bonus and no advantage normalisation (both change the estimator's expectation):
     ĝ = (1/N) Σ_i Σ_t ∇ log π_θ(a_t^i|s_t^i) (Ψ_t^i - b_t^i)
 
 with (Ψ, b) from ESTIMATORS; `optimal_baseline` is `pgrun.core.optimal_baseline`.
+gamma_t=True multiplies step t's term by γ^t (`pgrun.core.estimators.discount_from_start`) for
+the estimators whose weight is reward_to_go or gae, which makes them unbiased for the
+discounted J; the total-return estimators (reinforce, reinforce_baseline, optimal_baseline*)
+are unbiased without it and ignore it.
 Critic-based estimators take the critic as a plain function V(obs [..., obs_dim]) -> [...],
 either given (e.g. the exact V^π of a tabular env) or fitted by `fit_critic` on batches
 independent of the ones being diagnosed (so a value baseline stays unbiased).
@@ -24,7 +28,7 @@ import optax
 from jax.flatten_util import ravel_pytree
 
 from pgrun.core.batch import Batch
-from pgrun.core.estimators import compute_advantages, pg_loss, value_loss
+from pgrun.core.estimators import compute_advantages, discount_from_start, pg_loss, value_loss
 from pgrun.core.optimal_baseline import episode_returns, episode_scores, optimal_baseline, optimal_baseline_grad_flat
 from pgrun.core.policies import make_critic
 from pgrun.rollout.episodes import rollout_episodes
@@ -48,7 +52,7 @@ def needs_critic(name: str) -> bool:
 
 
 def make_grad_fn(name: str, policy, gamma: float, gae_lambda: float = 0.95,
-                 critic: Callable | None = None, b_star=None) -> Callable:
+                 critic: Callable | None = None, b_star=None, gamma_t: bool = False) -> Callable:
     """(params, batch [T, N, ...]) -> flat ascent gradient [P] for estimator `name`.
 
     optimal_baseline:        (1/N) Σ_i g_i (R_i - b*_{-i}), b* leave-one-out within the batch;
@@ -78,6 +82,8 @@ def make_grad_fn(name: str, policy, gamma: float, gae_lambda: float = 0.95,
         v_t = critic(batch.obs) if critic is not None else None
         v_tp1 = critic(batch.next_obs) if critic is not None else None
         adv = compute_advantages(batch, weight, baseline, gamma, gae_lambda, v_t, v_tp1).adv
+        if gamma_t:
+            adv = discount_from_start(adv, batch, weight, gamma)
         g = jax.grad(lambda p: pg_loss(p, policy, batch, adv, 0.0)[0])(params)
         return -ravel_pytree(g)[0]
 

@@ -6,6 +6,8 @@ exact_grad:   autodiff of an exact objective J(θ) —
               `pgrun.core.exact.exact_J(mdp, π, γ, H)` of the truncated episodes the runner samples,
               with π[s] = π_θ(·|observation(s)).
               Returns None where no exact J is known (CartPole, Particle, ...).
+expected_estimate: tabular envs, the exact mean of reward-to-go with or without γ^t
+              (`pgrun.core.exact.expected_pg_surrogate`): with it ∇J, without it (γ < 1) not.
 mc_reference: otherwise, the mean of an unbiased estimator over many independent batches,
               with its standard error per component (se = std / √M_ref).
 Both flat [P] in `ravel_pytree(params)` order, ascent direction (+∇J).
@@ -52,6 +54,26 @@ def exact_grad(env, env_params, policy, params, gamma: float, max_steps: int):
     if J is None:
         return None
     return np.asarray(ravel_pytree(jax.grad(J)(params))[0], np.float64)
+
+
+def expected_estimate(env, env_params, policy, params, gamma: float, max_steps: int, gamma_t: bool):
+    """The exact expectation [P] (float64 numpy) of the reward-to-go estimator on a tabular env
+    (`pgrun.core.exact.expected_pg_surrogate`), with or without step t's γ^t; None for other envs.
+
+    gamma_t=True gives ∇J; gamma_t=False the mean the plain form converges to, whose distance
+    to ∇J is its exact bias for γ < 1 (any baseline that does not depend on a_t has the same mean).
+    """
+    mdp_type = _tabular_mdp_type()
+    if mdp_type is None or not isinstance(env_params, mdp_type):
+        return None
+    from pgrun.core.exact import expected_pg_surrogate
+    num_states = int(env_params.R.shape[0])
+    obs = jnp.asarray(jax.vmap(lambda s: env.observation(s, None, env_params))(jnp.arange(num_states)), jnp.float32)
+
+    def L(p):
+        pi = jnp.exp(policy.dist(p, obs).log_probs())  # [S, A]
+        return expected_pg_surrogate(env_params, pi, gamma, int(max_steps), bool(gamma_t))
+    return np.asarray(ravel_pytree(jax.grad(L)(params))[0], np.float64)
 
 
 def exact_value(env, env_params, policy, params, gamma: float, max_steps: int):

@@ -2,6 +2,7 @@
 
   raw_returns  notes 03 "Example: Raw Returns" on the two-state Bandit
   causality    notes 04 "Causality (Reward-to-Go)" on the tabular Chain (exact ∇J)
+  discounting  the same estimators for the discounted J (γ = 0.9): biased without γ^t, unbiased with it
   baselines    notes 04 "Baselines" / notes 03 Appendix C on the Chain (exact ∇J)
   bc           notes 04 "Relationship to Imitation Learning": equal rewards -> BC
 
@@ -177,8 +178,11 @@ def chain_diagnoses(ctx) -> list[tuple[str, dict]]:
     if "chain" in ctx["cache"]:
         return ctx["cache"]["chain"]
     sz, out = ctx["sizes"], ctx["out_dir"]
+    # γ = 1: the undiscounted objective, for which the lecture's reward-to-go forms are unbiased
+    # (for γ < 1 they need γ^t: section `discounting`)
     cfg = load(compose(["env=Chain", "policy=softmax_linear", "policy.features=env", "optimizer.lr=0.1",
-                   "optimizer.schedule=constant", f"episodes_per_iteration={sz['episodes']}", f"seed={ctx['seed']}"]))
+                        "optimizer.schedule=constant", "gamma=1.0", f"episodes_per_iteration={sz['episodes']}",
+                        f"seed={ctx['seed']}"]))
     thetas = [("θ = 0 (uniform)", "chain_uniform", 0)]
     if sz.get("trained_iterations"):
         k = int(sz["trained_iterations"])
@@ -212,7 +216,7 @@ def past_reward_decomposition(res: dict) -> dict:
 def causality(ctx) -> Section:
     claims, body, figs, data = [], [], [], {}
     for i, (label, res) in enumerate(chain_diagnoses(ctx)):
-        where = f"Chain, {label}"
+        where = f"Chain, γ = 1, {label}"
         # must hold at θ = 0 (the lecture's setting; a bug check); elsewhere measured: reward-to-go only
         # drops zero-mean terms, which is not a theorem of lower variance (see the decomposition)
         claims.append(lower_variance_claim(
@@ -238,8 +242,8 @@ def causality(ctx) -> Section:
     return Section("causality", "2. Causality: reward-to-go vs total return (tabular Chain, exact ∇J)",
                    "Notes 04, *Causality (Reward-to-Go)*: the policy at t cannot affect rewards before t, so "
                    "weighting ∇log π(a_t|s_t) by Σ_{t'≥t} r_t' instead of the total return is still unbiased "
-                   "and has lower variance.",
-                   "Chain env (12-state slippery ledge, H = 25, γ = 0.99), tabular softmax "
+                   "and has lower variance (undiscounted: for γ < 1 see section 2b).",
+                   "Chain env (12-state slippery ledge, H = 25, γ = 1: the undiscounted objective), tabular softmax "
                    "(policy.features=env); both estimators on the same batches (common random numbers); "
                    "reference = exact ∇J by autodiff of `pgrun.core.exact.exact_J`. The variance claim is must-hold at "
                    "θ = 0 (the uniform policy); at other θ it is measured and reported as it comes out.",
@@ -256,7 +260,7 @@ def _subset(res: dict, names) -> dict:
 def baselines(ctx) -> Section:
     claims, body, data = [], [], {}
     for label, res in chain_diagnoses(ctx):
-        where = f"Chain, {label}"
+        where = f"Chain, γ = 1, {label}"
         est = res["estimators"]
         claims += [unbiased_claim(res, n, where) for n in est
                    if n in UNBIASED and n not in ("reinforce", "reward_to_go")]
@@ -283,12 +287,99 @@ def baselines(ctx) -> Section:
         data[label] = _strip(res)
     return Section("baselines", "3. Baselines: batch mean, learned V(s), optimal b* (tabular Chain, exact ∇J)",
                    "Notes 04, *Baselines*: subtracting a baseline b that does not depend on the action keeps the "
-                   "estimator unbiased and reduces variance; notes 03, Appendix C: the variance-minimising "
-                   "baseline is b* = E[g²R]/E[g²] (≈ V(s)).",
+                   "estimator unbiased (here for the undiscounted objective, γ = 1; for γ < 1 the reward-to-go "
+                   "forms also need γ^t, section 2b) and reduces variance; notes 03, Appendix C: the "
+                   "variance-minimising baseline is b* = E[g²R]/E[g²] (≈ V(s)).",
                    "Same Chain batches as section 2. Batch-mean baselines are leave-one-out (LOO); the learned "
                    "V(s) and the 'independent' b* are fitted on batches independent of the diagnosed ones, "
                    "so all of them are unbiased. Ratios are paired-bootstrap tr Cov ratios to reward-to-go.",
                    "\n".join(body), claims, [], data)
+
+
+# ------------------------------------------------------------------- 2b. discounting
+
+DISCOUNT_GAMMA = 0.9
+DISCOUNT_FORMS = (("reinforce", False), ("reward_to_go", False), ("baseline", False), ("reward_to_go", True),
+                  ("baseline", True))
+
+
+def projected_z(G: np.ndarray, ref: np.ndarray, u: np.ndarray) -> float:
+    """z = mean_m s_m / (std(s) / √M) with s_m = u·(G_m − ref): the estimates [M, P] projected on
+    one direction u [P] (unit). Along the exact bias direction this one scalar is a sum over
+    many components, close to normal where single rare-state components are not."""
+    s = (np.asarray(G, np.float64) - ref) @ u
+    return float(s.mean() / (s.std(ddof=1) / np.sqrt(len(s))))
+
+
+def discounting(ctx) -> Section:
+    from pgrun.lab.gradients import batched_grads, make_grad_fn, sample_batches
+    from pgrun.lab.gradstats import bootstrap_counts, estimator_stats
+
+    sz, seed, g = ctx["sizes"], ctx["seed"], DISCOUNT_GAMMA
+    cfg = load(compose(["env=Chain", "policy=softmax_linear", "policy.features=env", f"gamma={g}"]))
+    parts = build(cfg)
+    env, env_params, policy, H = parts.env, parts.env_params, parts.policy, parts.max_steps
+    params = policy.init(jax.random.PRNGKey(0))  # θ = 0: the uniform policy
+    exact = reference.exact_grad(env, env_params, policy, params, g, H)
+    plain_mean = reference.expected_estimate(env, env_params, policy, params, g, H, gamma_t=False)
+    exact_bias = float(np.linalg.norm(plain_mean - exact))
+    u = (plain_mean - exact) / exact_bias
+    M, N = int(sz["discount_batches"]), int(sz["episodes"])
+    data = sample_batches(env, env_params, policy, params, jax.random.split(jax.random.PRNGKey(seed + 40), M), N, H)
+    counts = bootstrap_counts(M, int(sz["bootstrap"]), seed=seed)
+    stats, rows = {}, []
+    for name, gamma_t in DISCOUNT_FORMS:
+        G = batched_grads(make_grad_fn(name, policy, g, gamma_t=gamma_t), params, data)
+        st = estimator_stats(G, exact, counts=counts)
+        st["z_along_bias"] = projected_z(G, exact, u)
+        st["z_along_bias_vs_plain_mean"] = projected_z(G, plain_mean, u)
+        key = f"{name} × γ^t" if gamma_t else name
+        stats[key] = {k: v for k, v in st.items() if k not in ("mean", "per_param_variance")}
+        b = st["bias"]
+        rows.append(f"| {key} | {st['total_variance']:.4g} | {st['cosine_to_ref']:.4f} | {b['norm']:.3g} "
+                    f"{fmt_ci(b.get('norm_ci95'))} | {b['noise_floor']:.3g} | {b['p_value_bonferroni']:.3g} | "
+                    f"{st['z_along_bias']:+.2f} | {st['z_along_bias_vs_plain_mean']:+.2f} |")
+    plain = [stats[n] for n in ("reward_to_go", "baseline")]
+    with_gt = [stats[n] for n in ("reward_to_go × γ^t", "baseline × γ^t")]
+    ref_norm = float(np.linalg.norm(exact))
+
+    def ev(sts, names):
+        return "; ".join(f"{n}: Bonferroni p = {s['bias']['p_value_bonferroni']:.3g}, ‖mean − ∇J‖ = "
+                         f"{s['bias']['norm']:.3g} (noise floor {s['bias']['noise_floor']:.3g}), z along the exact "
+                         f"bias direction = {s['z_along_bias']:+.2f}" for n, s in zip(names, sts))
+
+    alpha = plain[0]["bias"]["alpha"]
+    claims = [
+        Claim(f"at γ = {g:g}, reward-to-go and the batch-mean baseline WITHOUT γ^t are biased for the discounted "
+              f"∇J (exact bias ‖E ĝ − ∇J‖ = {exact_bias:.4f} against |∇J| = {ref_norm:.4f})",
+              all(not s["bias"]["unbiased_at_alpha"] and s["z_along_bias"] > 4.0 for s in plain),
+              ev(plain, ("reward_to_go", "baseline")) + f" (holds if p < α = {alpha:g} and z > 4)", must_hold=True),
+        Claim(f"with estimator.gamma_t=true (step t's term × γ^t, t from the episode's start) reward-to-go and the "
+              f"batch-mean baseline are unbiased for the discounted ∇J (γ = {g:g})",
+              all(s["bias"]["unbiased_at_alpha"] and abs(s["z_along_bias"]) < 3.5 for s in with_gt),
+              ev(with_gt, ("reward_to_go × γ^t", "baseline × γ^t")) + f" (holds if p ≥ α = {alpha:g} and |z| < 3.5)",
+              must_hold=True),
+        unbiased_claim({"estimators": stats, "reference": {"kind": "exact"}}, "reinforce",
+                       f"Chain, γ = {g:g}, θ = 0: G(τ) is discounted from t = 0 and needs no γ^t"),
+    ]
+    body = "\n".join([
+        f"Exact at θ = 0: |∇J| = {ref_norm:.4f}; the plain reward-to-go's exact mean "
+        f"(`pgrun.core.exact.expected_pg_surrogate`: Σ_t Σ_s d_t(s) Σ_a ∇π(a|s) Q_t(s,a), no γ^t) is "
+        f"{exact_bias:.4f} from ∇J (cosine {float(plain_mean @ exact / (np.linalg.norm(plain_mean) * ref_norm)):.4f}). "
+        f"{M} batches × {N} episodes, the same batches for every row; z: the estimates projected on the exact bias "
+        "direction u = (E[plain] − ∇J)/‖·‖, against ∇J and against the plain form's exact mean.", "",
+        "| estimator | tr Cov | cos(mean, ∇J) | ‖mean − ∇J‖ (95% CI) | noise floor | bias p (Bonf.) | "
+        "z along u vs ∇J | z along u vs E[plain] |", "|---|---:|---:|---|---:|---:|---:|---:|", *rows])
+    return Section("discounting", "2b. Discounting: reward-to-go needs γ^t for γ < 1 (tabular Chain, exact ∇J)",
+                   "The lectures' reward-to-go Σ_t ∇log π(a_t|s_t) G_t with G_t = Σ_{k≥t} γ^{k−t} r_k is unbiased for "
+                   "the undiscounted objective. The discounted J = E[Σ_t γ^t r_t] has the gradient "
+                   "E[Σ_t γ^t ∇log π(a_t|s_t) G_t] (policy gradient theorem; Thomas 2014, Nota & Thomas 2020): "
+                   "without γ^t, reward-to-go and every baseline-subtracted or GAE form of it are biased; "
+                   "total-return REINFORCE is not.",
+                   f"Chain env (H = 25), γ = {g:g}, tabular softmax (policy.features=env) at θ = 0; reference = exact "
+                   "∇J; `pgrun-diagnose ... gamma=0.9 estimator.gamma_t=true` gives the γ^t rows.",
+                   body, claims, [], {"exact_bias_norm": exact_bias, "grad_norm": ref_norm, "estimators": stats,
+                                      "batches": M, "episodes_per_batch": N})
 
 
 # ---------------------------------------------------------------------------- 7. BC

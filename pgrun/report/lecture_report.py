@@ -7,7 +7,8 @@ HOLDS / DOES NOT HOLD per claim), report.json, and the figures (figures/, diagno
 runs/*/) into the output directory. Sections:
 
   raw_returns  1. notes 03 "Raw Returns" bandit: raw pushes, baseline signs, variance
-  causality    2. reward-to-go vs total return: variance and unbiasedness (Chain, exact ∇J)
+  causality    2. reward-to-go vs total return: variance and unbiasedness (Chain, γ = 1, exact ∇J)
+  discounting  2b. reward-to-go for the discounted J: biased without γ^t, unbiased with it (Chain, γ = 0.9)
   baselines    3. batch mean, learned V(s), optimal b*: unbiased, variance ordering
   curves       4. CartPole learning curves of five estimators, 16 seeds each
   policies     5. softmax_linear vs mlp (CartPole); fixed vs learned σ (ParticleContinuous)
@@ -16,7 +17,8 @@ runs/*/) into the output directory. Sections:
                6b. several updates per batch (K epochs) with and without a KL constraint
   bc           7. equal rewards: policy gradient = behavioural cloning (exact relations)
 
-Must-hold claims (unbiasedness, reward-to-go variance reduction at θ = 0, IS weight growth,
+Must-hold claims (unbiasedness, the bias of reward-to-go without γ^t at γ = 0.9 and its removal
+with γ^t, reward-to-go variance reduction at θ = 0, IS weight growth,
 TRPO's KL ≤ δ on every update, the exact identities of sections 1 and 7) make `lecture_report`
 raise `ReportFailed` (exit status 1 from the script) after the report is written; the other claims are measured and
 reported as they come out. `--quick` runs the same claims with fewer batches, seeds and
@@ -35,15 +37,18 @@ from pgrun.report.claims import Section
 
 SIZES = {
     "full": {"episodes": 16, "bandit_batches": 2000, "chain_batches": 1000, "critic_batches": 64,
+             "discount_batches": 2048,
              "critic_steps": 300, "bootstrap": 1000, "trained_iterations": 25, "is_episodes": 8192,
              "bc_batches": 512, "seeds": 16, "iterations": 100,
              "upd_seeds": 16, "upd_iterations": 50, "upd_epochs": (1, 4, 16), "upd_ppo_epochs": (4, 16)},
     "quick": {"episodes": 16, "bandit_batches": 400, "chain_batches": 300, "critic_batches": 16,
+              "discount_batches": 512,
               "critic_steps": 200, "bootstrap": 400, "trained_iterations": 0, "is_episodes": 2048,
               "bc_batches": 200, "seeds": 4, "iterations": 20,
               "upd_seeds": 8, "upd_iterations": 30, "upd_epochs": (1, 16), "upd_ppo_epochs": ()},
 }
-SECTIONS = ("raw_returns", "causality", "baselines", "curves", "policies", "off_policy", "off_policy_updates",
+SECTIONS = ("raw_returns", "causality", "discounting", "baselines", "curves", "policies", "off_policy",
+            "off_policy_updates",
             "bc")
 
 
@@ -56,6 +61,7 @@ def section_functions() -> dict:
     return {
         "raw_returns": lecture_gradients.raw_returns,
         "causality": lecture_gradients.causality,
+        "discounting": lecture_gradients.discounting,
         "baselines": lecture_gradients.baselines,
         "curves": lecture_curves.estimators_curves,
         "policies": lecture_curves.policies_curves,

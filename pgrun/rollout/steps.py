@@ -9,6 +9,9 @@ whole episodes, and the start of another. Per step:
   next_obs  s_{t+1} *before* any reset, so GAE can bootstrap V(s_{t+1}) at a time-limit cut
   terminated / truncated   kept apart: termination does not bootstrap, truncation does,
             and so does the batch's last step (it is neither: GAE's recursion just stops)
+  episode_t the step's index within its episode (`EnvCarry.t`, carried across batches, so an
+            episode that began in an earlier batch keeps counting): t of the γ^t factor of
+            `estimator.gamma_t` (`pgrun.core.estimators.discount_from_start`)
 
 Per-episode accumulators (return, length) give the metrics of the episodes that *ended*
 within the batch (`EpisodeStats`, `episode_metrics`).
@@ -84,7 +87,7 @@ def rollout_steps(env, env_params, policy, params, key, carry: EnvCarry, num_ste
         record = Batch(obs=c.obs, action=action, log_prob=log_prob, reward=out.reward,
                        terminated=out.terminated, truncated=out.truncated,
                        valid=jnp.ones((num_envs,), bool), next_obs=out.obs,
-                       dist=broadcast_dist(dist, (num_envs,)))
+                       dist=broadcast_dist(dist, (num_envs,)), episode_t=c.t)
         stats = EpisodeStats(done, jnp.where(done, ep_return, 0.0), jnp.where(done, c.t + 1, 0))
         return new, (record, stats)
 

@@ -10,8 +10,8 @@ One iteration = sample -> update:
           steps mode: `rollout_steps`, num_envs × num_steps with auto-reset; the envs and
           the figures of the last episodes that ended live in TrainState.extra.
   update  1. Once, on the whole batch, with π_θ (the sampling policy) and V_φ as they are:
-             A_t (`compute_advantages`, optionally normalised), the critic's targets, and
-             π_θ(·|s_t) for KL terms.
+             A_t (`compute_advantages`, optionally normalised, then × γ^t with gamma_t), the
+             critic's targets, and π_θ(·|s_t) for KL terms.
           2. trust_region: one `pgrun.core.trpo.trpo_step` on the whole batch.
              otherwise: E epochs; each shuffles the batch into M minibatches
              (`pgrun.core.minibatches`: whole columns, or transitions in steps mode) and takes one
@@ -42,7 +42,13 @@ import optax
 
 from pgrun.config.schema import Config, EstimatorConfig
 from pgrun.core.batch import broadcast_dist
-from pgrun.core.estimators import compute_advantages, next_state_values, normalize, value_loss
+from pgrun.core.estimators import (
+    compute_advantages,
+    discount_from_start,
+    next_state_values,
+    normalize,
+    value_loss,
+)
 from pgrun.core.masked import masked_mean
 from pgrun.core.minibatches import split_columns, split_transitions
 from pgrun.core.offpolicy import importance_weights, is_surrogate, mean_kl, splits_by_column, weight_diagnostics
@@ -213,6 +219,8 @@ def make_offpolicy(cfg: Config, parts: Components, base_init: Callable, tx: opta
             v_t = v_tp1 = None
         advs = compute_advantages(batch, est.weight, est.baseline, hp.gamma, hp.gae_lambda, v_t, v_tp1)
         adv = normalize(advs.adv, valid) if est.normalize_advantages else advs.adv
+        if est.gamma_t:  # step t's term × γ^t, t from the episode's start (steps mode: batch.episode_t)
+            adv = discount_from_start(adv, batch, est.weight, hp.gamma)
         cont = 1.0 - (batch.terminated | batch.truncated).astype(jnp.float32)
         data = Data(batch.obs, batch.action, batch.log_prob, adv, advs.critic_target, batch.valid, cont, old)
         key, k_epochs = jax.random.split(state.key)

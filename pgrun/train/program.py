@@ -17,6 +17,7 @@ from pgrun.config.schema import Config, OptimizerConfig
 from pgrun.core.batch import Batch
 from pgrun.core.estimators import (
     compute_advantages,
+    discount_from_start,
     next_state_values,
     normalize,
     pg_loss,
@@ -126,6 +127,8 @@ def make_train(cfg: Config, parts: Components | None = None) -> Trainer:
             v_t = v_tp1 = None
         advs = compute_advantages(batch, est.weight, est.baseline, hp.gamma, hp.gae_lambda, v_t, v_tp1)
         adv = normalize(advs.adv, valid) if est.normalize_advantages else advs.adv
+        if est.gamma_t:  # step t's term × γ^t: unbiased for the discounted J (core.estimators)
+            adv = discount_from_start(adv, batch, est.weight, hp.gamma)
         if est.baseline == "optimal":  # (1/N) Σ_i g_i ⊙ (R_i - b*_{-i}) per parameter, plus the entropy term
             loss, aux = pg_loss(state.params, policy, batch, adv, hp.entropy_coef)  # logged surrogate
             ascent = optimal_baseline_grad(policy, state.params, batch, hp.gamma)

@@ -44,6 +44,32 @@ def test_load_names_the_bad_key_and_the_valid_values(override, words):
         assert w in str(e.value)
 
 
+@pytest.mark.parametrize("overrides, words", [
+    (["estimator=reinforce", "estimator.gamma_t=true"],
+     ["estimator.gamma_t=true", "estimator.weight=total_return", "valid choices with gamma_t: "
+      "estimator.weight=reward_to_go, gae"]),
+    (["estimator=reward_to_go", "estimator.rollout=steps"],
+     ["estimator.rollout=steps", "estimator.weight=reward_to_go", "without bootstrapping", "estimator.weight=gae",
+      "estimator.rollout=episodes"]),
+    (["estimator=value_baseline", "estimator.rollout=steps"], ["estimator.weight=reward_to_go", "baseline=value"]),
+    (["estimator=is_per_decision", "estimator.rollout=steps", "estimator.baseline=none"],
+     ["estimator.rollout=steps", "estimator.weight=reward_to_go"]),
+])
+def test_gamma_t_and_monte_carlo_weights_in_steps_mode_are_checked(overrides, words):
+    with pytest.raises(ConfigError) as e:
+        make_config(*overrides)
+    for w in words:
+        assert w in str(e.value)
+
+
+@pytest.mark.parametrize("overrides", [["estimator=baseline", "estimator.gamma_t=true"],
+                                       ["estimator=ppo", "estimator.gamma_t=true"],
+                                       ["estimator=actor_critic", "estimator.rollout=steps", "estimator.gamma_t=true"]])
+def test_gamma_t_loads_with_reward_to_go_and_gae(overrides):
+    assert make_config(*overrides).estimator.gamma_t is True
+    assert make_config(*overrides[:-1]).estimator.gamma_t is False  # the default: the lecture's form
+
+
 def test_a_stored_config_is_validated_too():
     stored = make_config().to_dict()
     stored["optimizer"]["lr"] = -1.0

@@ -65,3 +65,20 @@ def test_identical_policies_fail_the_importance_weight_claim(tmp_path, monkeypat
     assert "FAILED" in capsys.readouterr().err
     md = (tmp_path / "report.md").read_text()
     assert "**DOES NOT HOLD** (must hold): the variance of trajectory-level weights" in md
+
+
+DISCOUNT = {"discount_batches": 256, "bootstrap": 100}
+
+
+def test_discounting_section_holds_and_fails_when_gamma_t_is_ignored(tmp_path, monkeypatch):
+    s = lecture_report(str(tmp_path / "ok"), quick=True, sections=["discounting"], sizes=DISCOUNT)
+    assert s["must_hold_failed"] == [] and s["holds"] == 3
+    md = (tmp_path / "ok" / "report.md").read_text()
+    assert "**HOLDS** (must hold): at γ = 0.9, reward-to-go and the batch-mean baseline WITHOUT γ^t are biased" in md
+    assert "exact bias ‖E ĝ − ∇J‖ = 0.0875 against |∇J| = 0.3734" in md
+    real = gradients.make_grad_fn
+    monkeypatch.setattr(gradients, "make_grad_fn", lambda *a, **k: real(*a, **dict(k, gamma_t=False)))
+    with pytest.raises(ReportFailed, match="with estimator.gamma_t=true"):
+        lecture_report(str(tmp_path / "bad"), quick=True, sections=["discounting"], sizes=DISCOUNT)
+    md = (tmp_path / "bad" / "report.md").read_text()
+    assert "**DOES NOT HOLD** (must hold): with estimator.gamma_t=true" in md

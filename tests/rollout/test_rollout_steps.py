@@ -139,3 +139,30 @@ def test_episode_metrics_by_hand_and_carried_over_empty_batches():
     again = episode_metrics(empty, m)
     assert int(again["episodes"]) == 0 and float(again["return_mean"]) == 5.0
     assert np.isnan(float(episode_metrics(empty, initial_episode_metrics())["return_mean"]))
+
+
+def test_episode_t_counts_from_the_episode_start_across_batches():
+    """Batch.episode_t (the t of estimator.gamma_t's γ^t) by the recurrence t_0 = the carry's
+    counter, t_{k+1} = 0 after an episode ended at step k, else t_k + 1 — across batch boundaries,
+    so an episode that began in an earlier batch keeps counting. Chain (short, random episodes),
+    4 envs, batches of 6 steps, time limit 25."""
+    env = make_env("Chain")
+    p = env.default_params
+    policy = mlp(12, env.action_space, [4], "tanh")
+    params = policy.init(jax.random.PRNGKey(0))
+    roll = jax.jit(lambda c, k: rollout_steps(env, p, policy, params, k, c, 6, 25))
+    carry = init_env_carry(env, p, jax.random.PRNGKey(1), 4)
+    t = np.zeros(4, int)
+    started_before = mid_batch = 0
+    for i in range(5):
+        np.testing.assert_array_equal(np.asarray(carry.t), t)
+        carry, b, _ = roll(carry, jax.random.PRNGKey(20 + i))
+        done = np.asarray(b.terminated | b.truncated)
+        expect = np.zeros((6, 4), int)
+        for k in range(6):
+            expect[k] = t
+            t = np.where(done[k], 0, t + 1)
+        np.testing.assert_array_equal(np.asarray(b.episode_t), expect)
+        started_before += int((expect[0] > 0).sum())
+        mid_batch += int((expect[1:] == 0).sum())
+    assert started_before > 0 and mid_batch > 0  # both cases occurred
