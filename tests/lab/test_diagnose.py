@@ -64,14 +64,15 @@ def test_debiased_norm_and_its_interval_by_hand(hand):
     G, ref = hand
     M = len(G)
     d = G.mean(0) - ref
-    V = np.cov(G.T) / M
-    D = d @ d - np.trace(V)
-    v, t2, z = d @ V @ d / (d @ d), np.trace(V @ V), 1.959963984540054
-    b = estimator_stats(G, ref)["bias"]
-    assert b["debiased_norm"] == pytest.approx(np.sqrt(max(D, 0.0)))
-    roots = np.roots([1.0, -2.0 * (D + 2 * z * z * v), D * D - 2 * z * z * t2])
-    lo = 0.0 if D <= 0 else max(roots.min(), 0.0)
-    assert b["debiased_norm_ci95"] == pytest.approx([np.sqrt(lo), np.sqrt(roots.max())])
+    for ref_se in (None, np.array([0.1, 0.3, 0.2])):  # exact or Monte-Carlo reference: V += diag s_r²
+        V = np.cov(G.T) / M + (0.0 if ref_se is None else np.diag(ref_se**2))
+        D = d @ d - np.trace(V)
+        v, t2, z = d @ V @ d / (d @ d), np.trace(V @ V), 1.959963984540054
+        b = estimator_stats(G, ref, ref_se)["bias"]
+        assert b["debiased_norm"] == pytest.approx(np.sqrt(max(D, 0.0)))
+        roots = np.roots([1.0, -2.0 * (D + 2 * z * z * v), D * D - 2 * z * z * t2])
+        lo = 0.0 if D <= 0 else max(roots.min(), 0.0)
+        assert b["debiased_norm_ci95"] == pytest.approx([np.sqrt(lo), np.sqrt(roots.max())])
 
 
 @pytest.mark.parametrize("beta_over_floor", [0.0, 1.0, 3.0, 10.0])
