@@ -13,12 +13,16 @@ error s_r per component):
                   fraction of components whose 95% CI of m_k - r_k covers 0 (≈ 0.95 when
                   unbiased); Bonferroni p-value p = min(1, P' · 2 Φ(-max_k |z_k|)) over the
                   P' components with non-zero standard error; "unbiased at α" ⇔ p ≥ α.
-  bias norm       ‖m - r‖ with a bootstrap 95% interval (batches resampled, r held fixed); even
-                  an unbiased estimator has E‖m - r‖² = tr Cov / M + Σ s_r² (the noise floor
-                  reported alongside), so ‖m - r‖² - tr Cov / M - Σ s_r² is the debiased
-                  estimate of ‖E m - r‖² (clipped at 0 before the square root). The percentile
-                  interval of a norm is shifted up by the resampling noise (‖m* - r‖ ≥ ‖m - r‖
-                  typically), so read it against the noise floor; the z-test is the bias test.
+  bias norm       ‖m - r‖; even an unbiased estimator has E‖m - r‖² = tr Cov / M + Σ s_r² (the
+                  noise floor reported alongside), so D = ‖m - r‖² - tr Cov / M - Σ s_r² is an
+                  unbiased estimate of β² = ‖E m - r‖², and the debiased norm is √max(D, 0).
+                  Its 95% interval inverts a score-type test of D, whose variance under the
+                  normal approximation of m grows with β² (`debiased_norm_ci`). It always
+                  contains the debiased norm and covers the true ‖E m - r‖ at about the nominal
+                  rate (measured 0.93-0.99 on Gaussians with P = 2..40 components and β from 0 to
+                  10 noise floors; tests/lab/test_diagnose.py checks it). A percentile bootstrap of ‖m - r‖
+                  does not: ‖m* - r‖ is shifted up by the resampling noise, so its interval can
+                  exclude ‖m - r‖ (seen: 0.0502 with CI [0.0531, 0.102]). The z-test is the bias test.
 
 Bootstrap: B resamples of the M batches, given as a counts matrix C [B, M] (row b counts
 how often each batch is drawn). Sharing C between estimators computed on the same batches
@@ -54,6 +58,38 @@ def _resampled(Gc: np.ndarray, d: np.ndarray, counts: np.ndarray):
 def ci(x: np.ndarray, level: float = 0.95) -> list[float]:
     lo, hi = np.percentile(x, [50 * (1 - level), 50 * (1 + level)])
     return [float(lo), float(hi)]
+
+
+def debiased_norm_ci(Gc: np.ndarray, d: np.ndarray, ref_var_k: np.ndarray | float = 0.0,
+                     z: float = Z95) -> tuple[float, list[float]]:
+    """The debiased bias norm √max(D, 0) and its 95% interval (see the module docstring).
+
+    Gc [M, P] centred samples, d = m - r [P], ref_var_k = s_r² per component (0 for an exact r).
+    D = ‖d‖² - tr Ĉov / M - Σ s_r² is unbiased for β² = ‖E m - r‖². With d approximately
+    N(δ, V), V = Cov / M + diag s_r²:  Var D ≈ 4 δᵀVδ + 2 tr(V²). Writing δᵀVδ ≈ β² v, with
+    v = dᵀV̂d / ‖d‖² the variance of d along its own direction, the interval for u = β² is
+        {u ≥ 0 : (D - u)² ≤ z² (4 u v + 2 tr V̂²)},
+    between the roots of a quadratic in u (lower end 0 when D ≤ 0), square-rooted for β. It
+    contains √max(D, 0): for D > 0, u = D satisfies the inequality; for D ≤ 0 the lower end is 0.
+    tr(Ĉov²) = ‖K‖²_F / (M-1)² with the Gram matrix K = G_c G_cᵀ, so no P x P matrix is formed.
+    Needs M ≥ 2.
+    """
+    M = Gc.shape[0]
+    s2 = np.broadcast_to(np.asarray(ref_var_k, np.float64), d.shape)
+    Gd = Gc @ d                                          # [M]
+    K = Gc @ Gc.T                                        # [M, M]
+    tr_c = float(np.trace(K)) / (M - 1)                  # tr Ĉov
+    tr_v2 = (float(np.sum(K * K)) / (M - 1) ** 2 / M**2 + 2.0 * float(np.sum((Gc * Gc) @ s2)) / (M - 1) / M
+             + float(np.sum(s2 * s2)))                   # tr(V̂²)
+    dvd = float(Gd @ Gd) / (M - 1) / M + float(np.sum(s2 * d * d))  # dᵀV̂d
+    dd = float(d @ d)
+    D = dd - tr_c / M - float(np.sum(s2))
+    v = dvd / dd if dd > 0 else 0.0                      # variance of d along its own direction
+    # {u = β² ≥ 0 : (D - u)² ≤ z² (4 u v + 2 tr V̂²)}, the roots of a quadratic in u
+    c = D + 2.0 * z * z * v
+    half = float(np.sqrt(max(c * c - D * D + 2.0 * z * z * tr_v2, 0.0)))
+    lo = 0.0 if D <= 0 else max(c - half, 0.0)
+    return float(np.sqrt(max(D, 0.0))), [float(np.sqrt(lo)), float(np.sqrt(max(c + half, 0.0)))]
 
 
 def bias_test(G: np.ndarray, ref: np.ndarray, ref_se: np.ndarray | None = None,
@@ -116,15 +152,14 @@ def estimator_stats(G: np.ndarray, ref: np.ndarray | None = None, ref_se: np.nda
     nr, nm = np.linalg.norm(ref), np.linalg.norm(m)
     bias_sq = float(d @ d)
     floor_sq = out["total_variance"] / M + ref_var
+    debiased, debiased_ci = debiased_norm_ci(Gc, d, 0.0 if ref_se is None else np.asarray(ref_se, np.float64) ** 2)
     bias = {
         "norm": float(np.sqrt(bias_sq)),
         "noise_floor": float(np.sqrt(floor_sq)),
-        "debiased_norm": float(np.sqrt(max(0.0, bias_sq - floor_sq))),
+        "debiased_norm": debiased,
+        "debiased_norm_ci95": debiased_ci,
         **bias_test(G, ref, ref_se, alpha),
     }
-    if counts is not None:
-        _, b_sq = _resampled(Gc, d, counts)
-        bias["norm_ci95"] = ci(np.sqrt(np.maximum(b_sq, 0.0)))
     out.update({
         "cosine_to_ref": float(m @ ref / (nm * nr)) if nm > 0 and nr > 0 else float("nan"),
         "relative_error": float(np.sqrt(bias_sq) / nr) if nr > 0 else float("nan"),

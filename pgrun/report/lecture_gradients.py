@@ -75,7 +75,8 @@ def unbiased_claim(res: dict, name: str, where: str) -> Claim:
         f"{name} is unbiased ({where})", b["unbiased_at_alpha"],
         f"max|z| = {b['max_abs_z']:.2f} over {b['components_tested']} components, Bonferroni p = "
         f"{b['p_value_bonferroni']:.3g} (α = {b['alpha']:g}) against the {ref} ∇J; ‖mean − ∇J‖ = {b['norm']:.3g} "
-        f"(95% CI {fmt_ci(b.get('norm_ci95'))}) vs noise floor {b['noise_floor']:.3g}; "
+        f"vs noise floor {b['noise_floor']:.3g}, debiased {b['debiased_norm']:.3g} "
+        f"(95% CI {fmt_ci(b.get('debiased_norm_ci95'))}); "
         f"{100 * b['fraction_ci_covering_zero']:.0f}% of per-component 95% CIs cover 0",
         must_hold=True)
 

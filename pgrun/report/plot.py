@@ -15,7 +15,8 @@ seeds), a swept key taking its sweep point's value.
 Curves: per group, the mean (or the IQM, the mean of the middle 50 %) over replicates of
 column `--y` against `--x` (iteration, or env_steps with each replicate linearly
 interpolated onto a common grid up to the shortest replicate's last step), with a 95 %
-percentile-bootstrap band over replicates (`scipy.stats.bootstrap`, resampling replicates).
+percentile-bootstrap band over replicates (`pgrun.runner.stats.bootstrap_ci`, the interval
+summary.json reports too).
 Final scores: per replicate the mean of `--y` over its last K iterations; per group the
 mean with a bootstrap 95 % CI, the IQM with its CI, and n. Written as final_scores.csv /
 final_scores.md, printed, and the figure as learning_curves.png / .svg in `--out`.
@@ -30,10 +31,11 @@ import math
 import os
 import sys
 from dataclasses import dataclass, field
-from typing import Any, Callable, cast
+from typing import cast
 
 import numpy as np
-from scipy import stats
+
+from pgrun.runner.stats import N_BOOT, STATS, bootstrap_ci, iqm
 
 IGNORED_KEYS = ("seed", "num_seeds", "progress", "log_every")
 
@@ -184,31 +186,6 @@ def group_runs(runs: list[Run], keys: list[str]) -> dict[str, list[tuple[Run, Re
 # ----------------------------------------------------------------------------- stats
 
 
-def iqm(x, axis=0):
-    """Interquartile mean: the mean of the middle 50 % (scipy trim_mean, 25 % each side)."""
-    return stats.trim_mean(x, 0.25, axis=axis)
-
-
-STATS: dict[str, Callable[..., Any]] = {"mean": np.mean, "iqm": iqm}
-
-
-def bootstrap_ci(data: np.ndarray, stat: str = "mean", n_boot: int = 2000, seed: int = 0):
-    """95 % percentile-bootstrap CI of STATS[stat] over axis 0 of data [n, ...]
-    (resampling the n replicates). -> (lo, hi), each data.shape[1:]; NaN when n < 2."""
-    data = np.asarray(data, np.float64)
-    if data.shape[0] < 2:
-        nan = np.full(data.shape[1:], np.nan)
-        return nan, nan
-    f = STATS[stat]
-    same = np.all(data == data[:1], axis=0)  # bootstrap is degenerate where all replicates agree
-    res = stats.bootstrap((data,), lambda x, axis: f(x, axis=axis), axis=0, vectorized=True,
-                          n_resamples=n_boot, confidence_level=0.95, method="percentile",
-                          random_state=np.random.default_rng(seed))
-    lo, hi = res.confidence_interval
-    point = f(data, axis=0)
-    return np.where(same, point, lo), np.where(same, point, hi)
-
-
 def _smooth(y: np.ndarray, window: int) -> np.ndarray:
     if window <= 1 or len(y) < 2:
         return y
@@ -230,7 +207,7 @@ def curve_matrix(reps, x: str, y: str, smooth: int = 1, grid_points: int = 200):
     return grid, np.stack([np.interp(grid, xs, ys) for xs, ys in series])
 
 
-def final_scores(groups, y: str = "return_mean", last_k: int = 10, n_boot: int = 2000) -> list[dict]:
+def final_scores(groups, y: str = "return_mean", last_k: int = 10, n_boot: int = N_BOOT) -> list[dict]:
     """Per group: the per-replicate mean of y over its last `last_k` iterations, summarised."""
     rows = []
     for label, reps in groups.items():
@@ -257,7 +234,7 @@ def markdown_table(rows: list[dict]) -> str:
 
 
 def plot_curves(groups, out_dir: str, x: str = "iteration", y: str = "return_mean", stat: str = "mean",
-                smooth: int = 1, n_boot: int = 2000, title: str | None = None, threshold: float | None = None,
+                smooth: int = 1, n_boot: int = N_BOOT, title: str | None = None, threshold: float | None = None,
                 formats=("png", "svg"), name: str = "learning_curves") -> list[str]:
     """One line per group (stat over replicates) with its 95 % bootstrap band."""
     import matplotlib
@@ -304,7 +281,7 @@ def write_scores(rows: list[dict], out_dir: str, name: str = "final_scores") -> 
 
 
 def plot_runs(paths, out_dir: str | None = None, group_by=None, x: str = "iteration", y: str = "return_mean",
-              stat: str = "mean", last_k: int = 10, smooth: int = 1, n_boot: int = 2000,
+              stat: str = "mean", last_k: int = 10, smooth: int = 1, n_boot: int = N_BOOT,
               title: str | None = None, formats=("png", "svg")) -> dict:
     """Load, group, plot and score: the whole of `pgrun-plot` as a function."""
     runs = load_runs(paths)
@@ -335,7 +312,7 @@ def main(argv=None) -> None:
     p.add_argument("--stat", choices=sorted(STATS), default="mean", help="mean (default) or iqm over seeds")
     p.add_argument("--last-k", type=int, default=10, help="iterations averaged for the final score")
     p.add_argument("--smooth", type=int, default=1, help="trailing moving-average window (iterations)")
-    p.add_argument("--n-boot", type=int, default=2000, help="bootstrap resamples")
+    p.add_argument("--n-boot", type=int, default=N_BOOT, help="bootstrap resamples")
     p.add_argument("--out", default=None, help="output directory (default: <first path>/plots)")
     p.add_argument("--title", default=None)
     p.add_argument("--formats", nargs="+", default=["png", "svg"])

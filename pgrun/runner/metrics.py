@@ -82,16 +82,12 @@ def rows_from_chunk(m: dict, seeds: list[int], wall_s: float, upto: int | None =
     return rows
 
 
-def confidence_interval(x: np.ndarray, level: float = 0.95) -> tuple[float, float]:
-    """Student-t interval for the mean of x (degenerate to the mean for one value)."""
-    from scipy import stats
+def confidence_interval(x: np.ndarray) -> tuple[float, float]:
+    """95 % CI of the mean of x: `pgrun.runner.stats.mean_ci`, the percentile bootstrap every output
+    of pgrun uses (degenerate to the mean for one value)."""
+    from pgrun.runner.stats import mean_ci
 
-    x = np.asarray(x, float)
-    m = float(x.mean())
-    if len(x) < 2 or float(x.std()) == 0.0:
-        return m, m
-    h = float(stats.t.ppf(0.5 + level / 2, len(x) - 1) * x.std(ddof=1) / np.sqrt(len(x)))
-    return m - h, m + h
+    return mean_ci(x)
 
 
 def versions() -> dict:

@@ -108,16 +108,26 @@ def test_small_run_writes_summary(small_run):
     assert (small_run / ".hydra" / "config.yaml").is_file()
 
 
-def test_rerunning_saved_config_reproduces_metrics(small_run, tmp_path, cli_env):
-    d2 = tmp_path / "run2"
-    p = pgrun(["--config-path", str(small_run / ".hydra"), "--config-name", "config", f"hydra.run.dir={d2}"],
-              cli_env)
+def test_rerunning_saved_config_reproduces_metrics(tmp_path, cli_env):
+    """A run with non-default seed, γ and learning rate, re-run from its saved .hydra/config.yaml in a
+    fresh process whose XLA cache is empty (so the program is compiled again, not read back): every
+    metrics.csv column but the wall-clock one is identical, and the saved values were really used."""
+    d1, d2 = tmp_path / "run1", tmp_path / "run2"
+    custom = ["seed=7", "gamma=0.95", "optimizer.lr=0.02"]
+    p = pgrun([f"hydra.run.dir={d1}", *SMALL, *custom], cli_env)
     assert p.returncode == 0, p.stderr[-3000:]
-    h1, rows1 = read_csv(small_run / "metrics.csv")
+    fresh = dict(cli_env, PGRUN_CACHE_DIR=str(tmp_path / "empty-cache"))
+    p = pgrun(["--config-path", str(d1 / ".hydra"), "--config-name", "config", f"hydra.run.dir={d2}"], fresh)
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert any((tmp_path / "empty-cache").iterdir())  # the rerun compiled into the new cache
+    h1, rows1 = read_csv(d1 / "metrics.csv")
     h2, rows2 = read_csv(d2 / "metrics.csv")
     assert h1 == h2 == COLUMNS
     strip = lambda rows: [{k: v for k, v in r.items() if k != "wall_s"} for r in rows]  # noqa: E731
     assert len(rows1) == 6 and strip(rows1) == strip(rows2)
+    assert [r["seed"] for r in rows1] == ["7", "8"] * 3
+    saved = yaml.safe_load((d2 / ".hydra" / "config.yaml").read_text())
+    assert (saved["seed"], saved["gamma"], saved["optimizer"]["lr"]) == (7, 0.95, 0.02)
 
 
 @pytest.mark.parametrize("estimator", ["value_baseline", "actor_critic"])

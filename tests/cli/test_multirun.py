@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 
 import pytest
 import yaml
+from helpers import optional_missing
 from scale_helpers import pgrun
 
 SMALL = ["env=Bandit", "policy=softmax_linear", "num_seeds=2", "iterations=4", "episodes_per_iteration=4",
@@ -29,7 +29,7 @@ def test_basic_launcher(tmp_path):
     assert [json.load(open(j / "summary.json"))["seeds"] for j in jobs] == [[0, 1], [1, 2]]
 
 
-@pytest.mark.skipif(importlib.util.find_spec("hydra_plugins.hydra_submitit_launcher") is None,
+@pytest.mark.skipif(optional_missing("hydra_plugins.hydra_submitit_launcher"),
                     reason="hydra-submitit-launcher not installed")
 def test_submitit_local_runs_two_jobs(tmp_path):
     p = pgrun("-m", "hydra/launcher=submitit_local", "optimizer.lr=0.05,0.2", *SMALL, f"hydra.sweep.dir={tmp_path}")
@@ -39,7 +39,7 @@ def test_submitit_local_runs_two_jobs(tmp_path):
     assert (tmp_path / ".submitit").is_dir()  # the jobs really went through submitit
 
 
-@pytest.mark.skipif(importlib.util.find_spec("hydra_plugins.hydra_optuna_sweeper") is None,
+@pytest.mark.skipif(optional_missing("hydra_plugins.hydra_optuna_sweeper"),
                     reason="hydra-optuna-sweeper not installed")
 def test_optuna_example_maximises_the_final_return(tmp_path):
     p = pgrun("-m", "+experiment=optuna_lr", "hydra.sweeper.n_trials=2", *SMALL, f"hydra.sweep.dir={tmp_path}")

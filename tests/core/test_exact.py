@@ -6,6 +6,7 @@ against Monte-Carlo returns of episodes sampled with `pgrun.envs.step` / `reset`
 notes-03 bandit; the chain rule through `logits_from_linear_theta`.
 """
 
+import functools
 from functools import partial
 
 import jax
@@ -137,17 +138,41 @@ def test_exact_J_forms_agree_and_truncation_is_exact():
         assert abs(float(exact_J(mdp, pi, 1.0, H) - exact_J_untruncated(mdp, pi, 1.0))) > 3.0
 
 
+def ledge_value(policy, horizon=H, slip=0.2):
+    """J (γ = 1) by a plain-Python recursion over (cell, steps left), written from the rules in the
+    Chain docstring, not from `chain_mdp`'s tables: policy(cell) -> {action: probability}."""
+
+    @functools.cache
+    def v(cell, left):
+        if left == 0 or cell in (0, 11):  # time limit, cliff, exited
+            return 0.0
+        total = 0.0
+        for a, p in policy(cell).items():
+            if a == EXIT:
+                total += p * {2: 5.0, 10: 15.0}.get(cell, 0.0)
+                continue
+            step = -1 if a == LEFT else 1
+            moves = [(cell + step, 1.0 - slip), (cell, slip / 2), (cell - step, slip / 2)]
+            total += p * (-0.5 + sum(q * v(min(c, 10), left - 1) for c, q in moves))  # wall at 10
+        return total
+
+    return sum(v(c, horizon) for c in (3, 4, 5, 6)) / 4
+
+
 def test_chain_design_values():
-    """The numbers in the Chain docstring: uniform J, the best deterministic policy, the
-    solved threshold reached by exact gradient ascent with the tabular softmax."""
+    """The numbers in the Chain docstring (uniform J = -0.595, best stationary deterministic policy
+    J = 11.061), from a second implementation of the ledge; the solved threshold reached by exact
+    gradient ascent with the tabular softmax."""
     env = CHAIN
     mdp = env.default_params
-    np.testing.assert_allclose(exact_J(mdp, tabular_policy(jnp.zeros((S, A))), 1.0, H),
-                               -0.59473, atol=1e-4)
+    uniform = ledge_value(lambda cell: {LEFT: 1 / 3, RIGHT: 1 / 3, EXIT: 1 / 3})
+    best_hand = ledge_value(lambda cell: {EXIT: 1.0} if cell == 10 else {RIGHT: 1.0})
+    assert round(uniform, 3) == -0.595 and round(best_hand, 3) == 11.061  # the docstring's figures
+    np.testing.assert_allclose(exact_J(mdp, tabular_policy(jnp.zeros((S, A))), 1.0, H), uniform, rtol=1e-5)
     best = np.zeros((S, A))
     best[:, RIGHT] = 1.0
     best[10] = np.eye(A)[EXIT]
-    np.testing.assert_allclose(exact_J(mdp, jnp.asarray(best), 1.0, H), 11.0607, atol=1e-3)
+    np.testing.assert_allclose(exact_J(mdp, jnp.asarray(best), 1.0, H), best_hand, rtol=1e-5)
 
     def ascent(theta, _):
         theta = theta + 1.0 * exact_grad_pgt(mdp, theta, 1.0, H)

@@ -77,8 +77,13 @@ def test_ppo_learns_cartpole_in_steps_mode_and_logs_diagnostics():
     assert m["finite"].all()
     assert (m["env_steps"][:, -1] == 15 * 8 * 128).all()
     assert (m["episodes"] > 0).all()
+    # learns: the mean return of the last 3 iterations exceeds that of the first 2 by more than 4
+    # standard errors (Welch, over the (iteration, seed) values; one-sided false alarm ≈ 3e-5 if
+    # nothing were learnt)
     ret = m["return_mean"]
-    assert ret[:, -3:].mean() > 2.5 * ret[:, :2].mean(), ret  # learns: ~20 -> well above 50
+    early, late = ret[:, :2].ravel(), ret[:, -3:].ravel()
+    se = np.sqrt(early.var(ddof=1) / early.size + late.var(ddof=1) / late.size)
+    assert late.mean() - early.mean() > 4 * se, ret
     assert ((m["clip_frac"] >= 0) & (m["clip_frac"] <= 1)).all() and (m["clip_frac"] > 0).any()
     assert (m["updates"] >= 1).all() and (m["updates"] <= 16).all()
     assert (m["kl_old_new"] > 0).all() and (m["is_ess"] <= 1 + 1e-6).all()

@@ -119,9 +119,8 @@ def test_line_search_never_accepts_a_step_above_max_kl():
 
 def test_trpo_step_on_a_pytree():
     _, theta0, surrogate, kl, _ = toy_problem()
-    new, ls, stats = trpo_step(surrogate, kl, theta0, MAX_KL, 10, 0.1, 10, 0.8)
+    new, ls, _ = trpo_step(surrogate, kl, theta0, MAX_KL, 10, 0.1, 10, 0.8)
     assert bool(ls.accepted) and float(kl(new)) <= MAX_KL and float(surrogate(new)) > float(surrogate(theta0))
-    np.testing.assert_allclose(float(stats["surrogate"]), float(surrogate(theta0)), rtol=1e-6)
 
 
 def test_trpo_run_keeps_every_accepted_kl_below_max_kl():

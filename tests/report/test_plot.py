@@ -55,6 +55,36 @@ def test_single_run_with_vmapped_seeds(single_run, tmp_path):
     assert "| all runs | 4 |" in open(tmp_path / "final_scores.md").read()
 
 
+
+def test_summary_json_and_pgrun_plot_report_the_same_interval(single_run, tmp_path):
+    """One method everywhere (pgrun.runner.stats): the run's summary.json CI of the final return and
+    pgrun-plot's final-score CI of the same seeds over the same last 10 iterations are one interval,
+    and it lies within [min, max] of the per-seed values (a percentile bootstrap of a mean does)."""
+    import json
+
+    summary = json.load(open(single_run / "summary.json"))
+    res = plot.plot_runs([str(single_run)], out_dir=str(tmp_path), last_k=10)  # default resamples and seed
+    score = res["scores"][0]
+    assert score["n"] == 4
+    assert [score["ci_lo"], score["ci_hi"]] == pytest.approx(summary["final_return_ci95"], rel=1e-5)
+    finals = list(summary["final_return_per_seed"].values())
+    assert min(finals) <= score["ci_lo"] <= score["mean"] <= score["ci_hi"] <= max(finals)
+
+
+def test_bootstrap_ci_of_a_bounded_metric_stays_within_the_data():
+    """Returns capped at 500 (CartPole): Student-t on these gives mean ± t·s/√n = 383.5 ± 3.18 · 233 / 2,
+    i.e. [12.7, 754.3], past the cap; the percentile bootstrap stays inside [min, max]; with two
+    values its 2.5 % / 97.5 % percentiles are exactly the two values (resampled means a, (a+b)/2, b
+    with probabilities ¼, ½, ¼); the interval is the same on every call (fixed seed)."""
+    from pgrun.runner.stats import mean_ci
+
+    x = np.array([500.0, 500.0, 500.0, 34.0])
+    lo, hi = mean_ci(x)
+    assert 34.0 <= lo < x.mean() < hi <= 500.0 and (lo, hi) == mean_ci(x)
+    assert mean_ci(np.array([3.0, 7.0])) == (3.0, 7.0)
+    assert mean_ci(np.array([5.0])) == (5.0, 5.0)
+
+
 def test_hydra_multirun_grouped(multirun, tmp_path):
     assert len(plot.find_metrics([str(multirun)])) == 2
     assert plot.varying_keys(plot.load_runs([str(multirun)])) == ["estimator.name"]  # not .weight/.baseline

@@ -11,7 +11,7 @@ import sys
 import time
 
 import pytest
-from helpers import DATA
+from helpers import DATA, make_config
 from scale_helpers import ROOT, composed, config, pgrun, read_rows, without
 
 from pgrun.errors import ConfigError
@@ -43,6 +43,29 @@ def test_resume_gives_the_uninterrupted_run(tmp_path):
     for key in ("final_return_mean", "final_return_ci95", "points", "env_steps", "best_point"):
         assert resumed[key] == full[key]
     assert latest_step(cut) == 20 and read_meta(cut)["config"]["iterations"] == 20
+
+
+
+# batch reuse carries TrainState.extra (ReuseState) across iterations: the envs' carry in steps
+# mode (mid-episode states, time steps, the last finished episodes' figures) and kl_penalty's β
+REUSE = ["env=CartPole", "policy.hidden=[8]", "estimator.critic_hidden=[8]", "num_seeds=2", "log_every=2",
+         "num_envs=4", "num_steps=16", "optimizer.schedule=constant", "checkpoint_every=2", "progress=false"]
+
+
+@pytest.mark.parametrize("estimator", ["ppo", "trpo", "kl_penalty"])
+def test_resume_of_a_batch_reusing_run_gives_the_uninterrupted_run(tmp_path, estimator):
+    """estimator.rollout=steps: a resume that restarted the envs or reset β would change every row after
+    the checkpoint (β moves from its initial 1.0 every iteration: checked below, so the test can fail)."""
+    args = [f"estimator={estimator}", "estimator.rollout=steps", *REUSE]
+    straight, cut = str(tmp_path / "straight"), str(tmp_path / "cut")
+    run(make_config(*args, "iterations=6"), straight)
+    run(make_config(*args, "iterations=2"), cut)
+    resumed = run(make_config(*args, "iterations=6", f"resume={cut}"), str(tmp_path / "ignored"))
+    assert resumed["resumed_from"] == 2
+    a, b = read_rows(os.path.join(straight, "metrics.csv")), read_rows(os.path.join(cut, "metrics.csv"))
+    assert len(a) == 6 * 2 and without(a, "wall_s") == without(b, "wall_s")
+    if estimator == "kl_penalty":
+        assert all(float(r["kl_beta"]) != 1.0 for r in a if int(r["iteration"]) == 3)
 
 
 def test_resume_refuses_to_stretch_a_decaying_schedule(tmp_path):
@@ -164,8 +187,6 @@ OLD_ARGS = ["estimator=kl_penalty", "env=CartPole", "policy.hidden=[8]", "estima
 
 
 def test_a_checkpoint_from_before_the_typed_state_resumes_exactly(tmp_path):
-    from helpers import make_config
-
     cut, straight = str(tmp_path / "cut"), str(tmp_path / "straight")
     shutil.copytree(OLD_RUN, cut)
     assert "hp['gamma']" in "".join(read_meta(cut)["leaves"])  # really the old format

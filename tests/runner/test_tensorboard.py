@@ -6,12 +6,12 @@ import os
 
 import numpy as np
 import pytest
+from helpers import optional_module
 from scale_helpers import config, read_rows
 
 from pgrun.runner.loop import run
 
-EventAccumulator = pytest.importorskip(
-    "tensorboard.backend.event_processing.event_accumulator").EventAccumulator
+EventAccumulator = optional_module("tensorboard.backend.event_processing.event_accumulator").EventAccumulator
 
 
 def _scalars(path, tag):
