@@ -189,9 +189,11 @@ def weight_diagnostics(log_rho_t: jax.Array, continue_t: jax.Array, valid_t: jax
     `none` these are the per-step ratios it ignores). With n weights w_j:
       is_weight_mean = Σw/n,  is_weight_max = max w,  is_ess = (Σw)² / (n·Σw²) ∈ (0, 1]
     (the normalised effective sample size), and log_ratio_std = std of log ρ_t over valid steps.
-    All from log w in log space: is_weight_mean = exp(logsumexp(log w) - log n),
-    is_weight_max = exp(max log w) (inf only when that weight itself is not representable),
-    is_ess = exp(`log_ess` - log n), finite whatever the weights' range.
+    Outside moderate weights these come from log w in log space: is_weight_mean =
+    exp(logsumexp(log w) - log n) when max log w > 20, is_ess = exp(`log_ess` - log n) when
+    max log w is outside [-30, 20] (where w² would overflow, or Σw² fall under the 1e-30 floor);
+    inside, the direct sums, bit for bit as before. is_weight_max = exp(max log w) is inf only
+    when that weight itself is not representable.
     """
     valid = valid_t.astype(jnp.float32)
     per_episode = correction == "trajectory"
@@ -207,10 +209,14 @@ def weight_diagnostics(log_rho_t: jax.Array, continue_t: jax.Array, valid_t: jax
     lr = jnp.where(valid_t, log_rho_t, 0.0)
     lr_mean = jnp.sum(lr) / nv
     masked_log_w = jnp.where(mask > 0, log_w, -jnp.inf)
+    top = jnp.max(masked_log_w)
+    w = jnp.exp(jnp.minimum(log_w, 20.0)) * mask  # the direct sums, used only where top ≤ 20
+    s1, s2 = jnp.sum(w), jnp.sum(w * w)
+    direct_ess = (top >= -30.0) & (top <= 20.0)
     return {
-        "is_weight_mean": jnp.exp(jax.nn.logsumexp(masked_log_w) - log_n),
-        "is_weight_max": jnp.exp(jnp.max(masked_log_w)),
-        "is_ess": jnp.exp(log_ess(log_w, mask) - log_n),
+        "is_weight_mean": jnp.where(top <= 20.0, s1 / n, jnp.exp(jax.nn.logsumexp(masked_log_w) - log_n)),
+        "is_weight_max": jnp.exp(top),
+        "is_ess": jnp.where(direct_ess, s1 * s1 / (n * jnp.maximum(s2, 1e-30)), jnp.exp(log_ess(log_w, mask) - log_n)),
         "log_ratio_std": jnp.sqrt(jnp.sum(((lr - lr_mean) ** 2) * valid) / nv),
     }
 
