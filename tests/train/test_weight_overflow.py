@@ -93,3 +93,7 @@ def test_divergence_cause_is_named():
     plain = diverged(m, (0, 0), 7, "seed 4", "/x/metrics.csv")
     assert type(plain) is TrainingDiverged and "overflow" not in str(plain)
     assert type(diverged({}, (0, 0), 7, "seed 4", "/x/metrics.csv")) is TrainingDiverged  # on-policy metrics
+    # the host loop's metrics have one axis, the seeds
+    m1 = {"weight_overflow": np.array([False, True]), "log_weight_max": np.array([3.0, 95.25])}
+    assert "exp(95.25)" in str(diverged(m1, (1,), 2, "seed 1", "m.csv"))
+    assert type(diverged(m1, (0,), 2, "seed 0", "m.csv")) is TrainingDiverged
