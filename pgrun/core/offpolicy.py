@@ -33,10 +33,11 @@ Truncation (`clip_weight` = c): w ← min(w, c), the episode weight and the per-
 alike; it trades bias for bounded variance.
 
 Extremes. Weights are built in log space (log w = Σ log ρ_k) and exponentiated last; the
-diagnostics (mean, max, ESS) use log-sum-exp / max-subtraction, so they are exact where the
-weights under- or overflow float32. The unnormalised estimator needs w itself: a weight with
-log w > LOG_FLOAT32_MAX = log(float32 max) ≈ 88.72 is not representable, and
-`max_log_weight` is what the training loop checks to stop the run with that cause.
+diagnostics (mean, ESS) switch to log-sum-exp / max-subtraction once the largest weight leaves
+[e^-30, e^20], so they are exact where the weights under- or overflow float32. The
+unnormalised estimator needs w itself: a weight with log w > LOG_FLOAT32_MAX =
+log(float32 max) ≈ 88.72 is not representable, and `max_log_weight` is what the training
+loop checks to stop the run with that cause.
 
 Arrays are time-major [T, B]; in steps mode a column holds several episode *segments*
 (episodes cut by the batch), and the trajectory weight is the product over the segment.
