@@ -46,3 +46,22 @@ class TrainingDiverged(RuntimeError):
             f"training diverged: loss, gradient or parameters became NaN/Inf at iteration {iteration} "
             f"({where}); metrics of iterations 1..{iteration - 1} are kept in {metrics_path}. "
             "Try a smaller optimizer.lr or set optimizer.max_grad_norm.")
+
+
+class ImportanceWeightOverflow(TrainingDiverged):
+    """An importance weight w = exp(log w) that an update used exceeded float32's range
+    (log w > 88.72), or the iteration went NaN/Inf with weights beyond exp(44.36) (w² overflows):
+    the unnormalised IS estimator cannot be computed. Exit status 3, as any divergence; the
+    message names the cause and the fix."""
+
+    @classmethod
+    def at(cls, iteration: int, where: str, metrics_path: str,
+           log_weight: float = float("nan")) -> "ImportanceWeightOverflow":
+        return cls(
+            f"training stopped: importance-weight overflow at iteration {iteration} ({where}): an update "
+            f"used an importance weight w = exp({log_weight:.4g}); float32 holds w only up to exp(88.72) and "
+            "w² (gradient norms) up to exp(44.36), so the unnormalised importance-sampling estimator became "
+            f"inf/NaN; metrics of iterations 1..{iteration - 1} "
+            f"are kept in {metrics_path}. Truncate the weights with estimator.clip_weight (e.g. 10), use "
+            "per-step ratios (estimator=is_per_decision), or move less per batch (fewer estimator.epochs, "
+            "a smaller optimizer.lr).")

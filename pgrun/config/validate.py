@@ -17,7 +17,7 @@ from typing import Any, Callable
 from pgrun.config.schema import Config, EvalConfig
 from pgrun.core.estimators import BASELINES, WEIGHTS, needs_critic
 from pgrun.core.offpolicy import CONSTRAINTS, CORRECTIONS, ROLLOUTS, minibatch_unit
-from pgrun.core.policies import ACTIVATIONS, FEATURE_MAPS
+from pgrun.core.policies import ACTIVATIONS, FEATURE_MAPS, LOG_STD_MAX, LOG_STD_MIN
 from pgrun.envs.host import GYM_PREFIX
 from pgrun.errors import ConfigError, MissingExtra
 
@@ -149,6 +149,14 @@ def check_env(cfg: Config, *, env_name: str, host: bool, discrete: bool, has_fea
         raise ConfigError(
             f"policy=softmax_linear needs a discrete action space, but env={cfg.env.name} has a "
             f"{kind} one; valid choices for this env: gaussian_linear, mlp.")
+    learned_sigma = cfg.policy.name == "mlp" or (cfg.policy.name == "gaussian_linear" and cfg.policy.learn_sigma)
+    if not discrete and learned_sigma and not (LOG_STD_MIN <= math.log(cfg.policy.init_sigma) <= LOG_STD_MAX):
+        raise ConfigError(
+            f"policy.init_sigma={cfg.policy.init_sigma} lies outside the bounds of a learned σ, "
+            f"[exp({LOG_STD_MIN:g}), exp({LOG_STD_MAX:g})] = "
+            f"[{math.exp(LOG_STD_MIN):.3g}, {math.exp(LOG_STD_MAX):.4g}] "
+            "(log σ is clipped to [-20, 2]); choose init_sigma inside them, or policy.learn_sigma=false "
+            "(gaussian_linear) for a fixed σ.")
     if cfg.policy.name == "softmax_linear" and cfg.policy.features == "env" and not has_features:
         raise ConfigError(
             f"policy.features=env, but env={cfg.env.name} defines no feature map x(s, a); "

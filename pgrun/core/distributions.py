@@ -81,9 +81,17 @@ class DiagGaussian(NamedTuple):
         return jnp.sum(log_std + 0.5 * (1.0 + _LOG_2PI), axis=-1)
 
     def kl(self, other: "DiagGaussian") -> jax.Array:
-        """KL(self ‖ other) for diagonal Gaussians, summed over D."""
-        var_p, var_q = jnp.exp(2 * self.log_std), jnp.exp(2 * other.log_std)
-        kl = other.log_std - self.log_std + (var_p + (self.mean - other.mean) ** 2) / (2 * var_q) - 0.5
+        """KL(p ‖ q) for diagonal Gaussians p = self, q = other, summed over D.
+
+        KL = Σ_d [log σq - log σp + (σp² + (μp - μq)²) / (2σq²) - ½], written in log-σ
+        differences, d = log σp - log σq:  Σ_d [½ expm1(2d) - d + ½ ((μp - μq) e^{-log σq})²].
+        No σ² is formed, so it stays finite and exact for tiny or huge σ (σ² underflows float32
+        below log σ ≈ -44: the textbook form gives 0/0 there), and expm1 keeps it accurate
+        when σp ≈ σq.
+        """
+        d = self.log_std - other.log_std
+        z = (self.mean - other.mean) * jnp.exp(-other.log_std)
+        kl = 0.5 * jnp.expm1(2.0 * d) - d + 0.5 * z * z
         return jnp.sum(jnp.broadcast_to(kl, jnp.broadcast_shapes(self.mean.shape, other.mean.shape)), axis=-1)
 
     def mode(self) -> jax.Array:

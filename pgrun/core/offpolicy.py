@@ -33,6 +33,13 @@ surrogate), biased otherwise. `none` drops ρ_t too and is biased even on the ba
 Truncation (`clip_weight` = c): w ← min(w, c), the episode weight and the per-step weight
 alike; it trades bias for bounded variance.
 
+Extremes. Weights are built in log space (log w = Σ log ρ_k) and exponentiated last; the
+diagnostics (mean, ESS) switch to log-sum-exp / max-subtraction once the largest weight leaves
+[e^-30, e^20], so they are exact where the weights under- or overflow float32. The
+unnormalised estimator needs w itself: a weight with log w > LOG_FLOAT32_MAX =
+log(float32 max) ≈ 88.72 is not representable, and `max_log_weight` is what the training
+loop checks to stop the run with that cause.
+
 Arrays are time-major [T, B]; in steps mode a column holds several episode *segments*
 (episodes cut by the batch), and the trajectory weight is the product over the segment.
 """
@@ -43,9 +50,11 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from pgrun.core.masked import masked_mean
 
+LOG_FLOAT32_MAX = float(np.log(np.finfo(np.float32).max))  # 88.7228: exp of more is inf in float32
 ROLLOUTS = ("episodes", "steps")
 CORRECTIONS = ("none", "trajectory", "per_decision", "clip")
 CONSTRAINTS = ("none", "kl_penalty", "trust_region")
@@ -118,17 +127,46 @@ def log_importance_weights(log_rho_t: jax.Array, continue_t: jax.Array, valid_t:
     raise ValueError(f"unknown correction {correction!r}; valid: {CORRECTIONS}")
 
 
+def truncated_log_weights(log_rho_t: jax.Array, continue_t: jax.Array, valid_t: jax.Array, correction: str,
+                          clip_weight: float | None = None) -> jax.Array:
+    """min(log w_t, log c): the log of the weight an update uses (no cut when c is None).
+    All [T, B] -> [T, B]; 0 on padding."""
+    log_w = log_importance_weights(log_rho_t, continue_t, valid_t, correction)
+    if clip_weight is not None:
+        log_w = jnp.minimum(log_w, jnp.log(jnp.float32(clip_weight)))
+    return log_w
+
+
 def importance_weights(log_rho_t: jax.Array, continue_t: jax.Array, valid_t: jax.Array, correction: str,
                        clip_weight: float | None = None) -> jax.Array:
     """w_t = min(exp(log w_t), c) on valid steps, 0 on padding.  [T, B] -> [T, B].
 
     Truncation is applied in log space, min(log w, log c), so huge trajectory weights do
-    not overflow before they are cut.
+    not overflow before they are cut. Without it, log w_t > LOG_FLOAT32_MAX gives w_t = inf.
     """
-    log_w = log_importance_weights(log_rho_t, continue_t, valid_t, correction)
-    if clip_weight is not None:
-        log_w = jnp.minimum(log_w, jnp.log(jnp.float32(clip_weight)))
+    log_w = truncated_log_weights(log_rho_t, continue_t, valid_t, correction, clip_weight)
     return jnp.where(valid_t, jnp.exp(log_w), 0.0)
+
+
+def max_log_weight(log_w_t: jax.Array, valid_t: jax.Array) -> jax.Array:
+    """max over valid steps of log w_t (-inf when none is valid); w is representable in float32
+    iff this is ≤ LOG_FLOAT32_MAX.  [T, B] -> scalar."""
+    return jnp.max(jnp.where(valid_t, log_w_t, -jnp.inf))
+
+
+def log_ess(log_w: jax.Array, mask: jax.Array) -> jax.Array:
+    """log ESS = log((Σ_j w_j)² / Σ_j w_j²) of the weights w_j = exp(log_w_j) where mask_j > 0.
+
+    With M = max_j log w_j and u_j = exp(log w_j - M) ∈ (0, 1]:  ESS = (Σ u_j)² / Σ u_j², as ESS
+    is invariant to scaling the weights, so neither the weights (log w > 88.7) nor their squares
+    (log w > 44.4) overflow, and no 0/0 arises when every weight underflows. ESS ∈ [1, n].
+    -inf when no weight is masked in.  Any shape -> scalar.
+    """
+    m = jnp.max(jnp.where(mask > 0, log_w, -jnp.inf))
+    u = jnp.where(mask > 0, jnp.exp(log_w - jnp.where(jnp.isfinite(m), m, 0.0)), 0.0)
+    s1, s2 = jnp.sum(u), jnp.sum(u * u)
+    return jnp.where(s2 > 0, 2.0 * jnp.log(jnp.where(s1 > 0, s1, 1.0)) - jnp.log(jnp.where(s2 > 0, s2, 1.0)),
+                     -jnp.inf)
 
 
 def is_surrogate(logp_t: jax.Array, adv_t: jax.Array, w_t: jax.Array, valid_t: jax.Array,
@@ -153,6 +191,11 @@ def weight_diagnostics(log_rho_t: jax.Array, continue_t: jax.Array, valid_t: jax
     `none` these are the per-step ratios it ignores). With n weights w_j:
       is_weight_mean = Σw/n,  is_weight_max = max w,  is_ess = (Σw)² / (n·Σw²) ∈ (0, 1]
     (the normalised effective sample size), and log_ratio_std = std of log ρ_t over valid steps.
+    Outside moderate weights these come from log w in log space: is_weight_mean =
+    exp(logsumexp(log w) - log n) when max log w > 20, is_ess = exp(`log_ess` - log n) when
+    max log w is outside [-30, 20] (where w² would overflow, or Σw² fall under the 1e-30 floor);
+    inside, the direct sums, bit for bit as before. is_weight_max = exp(max log w) is inf only
+    when that weight itself is not representable.
     """
     valid = valid_t.astype(jnp.float32)
     per_episode = correction == "trajectory"
@@ -162,16 +205,20 @@ def weight_diagnostics(log_rho_t: jax.Array, continue_t: jax.Array, valid_t: jax
         mask = starts.astype(jnp.float32)
     else:
         mask = valid
-    w = jnp.exp(log_w) * mask
     n = jnp.maximum(jnp.sum(mask), 1.0)
-    s1, s2 = jnp.sum(w), jnp.sum(w * w)
+    log_n = jnp.log(n)
     nv = jnp.maximum(jnp.sum(valid), 1.0)
     lr = jnp.where(valid_t, log_rho_t, 0.0)
     lr_mean = jnp.sum(lr) / nv
+    masked_log_w = jnp.where(mask > 0, log_w, -jnp.inf)
+    top = jnp.max(masked_log_w)
+    w = jnp.exp(jnp.minimum(log_w, 20.0)) * mask  # the direct sums, used only where top ≤ 20
+    s1, s2 = jnp.sum(w), jnp.sum(w * w)
+    direct_ess = (top >= -30.0) & (top <= 20.0)
     return {
-        "is_weight_mean": s1 / n,
-        "is_weight_max": jnp.max(jnp.where(mask > 0, w, -jnp.inf)),
-        "is_ess": s1 * s1 / (n * jnp.maximum(s2, 1e-30)),
+        "is_weight_mean": jnp.where(top <= 20.0, s1 / n, jnp.exp(jax.nn.logsumexp(masked_log_w) - log_n)),
+        "is_weight_max": jnp.exp(top),
+        "is_ess": jnp.where(direct_ess, s1 * s1 / (n * jnp.maximum(s2, 1e-30)), jnp.exp(log_ess(log_w, mask) - log_n)),
         "log_ratio_std": jnp.sqrt(jnp.sum(((lr - lr_mean) ** 2) * valid) / nv),
     }
 

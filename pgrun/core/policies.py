@@ -19,6 +19,9 @@ from pgrun.core.distributions import Categorical, DiagGaussian
 
 ACTIVATIONS = {"tanh": nn.tanh, "relu": nn.relu, "elu": nn.elu, "gelu": nn.gelu, "silu": nn.silu}
 FEATURE_MAPS = ("onehot_state", "env")
+# A learned Gaussian log σ is clipped to [LOG_STD_MIN, LOG_STD_MAX] = [-20, 2] (σ ∈ [2.1e-9, 7.39]),
+# the bounds of Stable-Baselines3's SAC: inside them value and gradient are unchanged.
+LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
 
 
 class Policy(NamedTuple):
@@ -56,11 +59,23 @@ def softmax_linear(obs_dim: int, num_actions: int, feature_fn: Callable | None =
     return Policy(init, dist, True)
 
 
+def bounded_log_std(log_std: jax.Array) -> jax.Array:
+    """clip(log σ, LOG_STD_MIN, LOG_STD_MAX): the learned log σ a Gaussian policy acts with.
+
+    Inside [-20, 2] the value and its gradient are those of log σ itself; outside, the value is
+    the bound and the gradient 0 (a hard clamp, as SB3's SAC). [...] -> [...].
+    """
+    return jnp.clip(log_std, LOG_STD_MIN, LOG_STD_MAX)
+
+
 def gaussian_linear(obs_dim: int, act_dim: int, init_sigma: float, learn_sigma: bool) -> Policy:
     """π_θ(a|s) = N(θᵀ[s, 1], σ²); σ learned (log σ a parameter) or fixed at init_sigma.
 
     params: theta [obs_dim + 1, act_dim], log_std [act_dim]. With learn_sigma=False the
     gradient never reaches log_std, so any optimizer leaves it at log(init_sigma).
+    A learned log σ is bounded: the distribution uses clip(log_std, LOG_STD_MIN, LOG_STD_MAX)
+    = clip(log_std, -20, 2) (`bounded_log_std`), so one huge step cannot make σ vanish or
+    explode (log-probabilities and the KL stay finite); the parameter itself is not changed.
     """
 
     def init(key):
@@ -71,7 +86,7 @@ def gaussian_linear(obs_dim: int, act_dim: int, init_sigma: float, learn_sigma: 
 
     def dist(params, obs):
         s1 = jnp.concatenate([obs, jnp.ones(obs.shape[:-1] + (1,), obs.dtype)], axis=-1)
-        log_std = params["log_std"] if learn_sigma else jax.lax.stop_gradient(params["log_std"])
+        log_std = bounded_log_std(params["log_std"]) if learn_sigma else jax.lax.stop_gradient(params["log_std"])
         return DiagGaussian(s1 @ params["theta"], log_std)
 
     return Policy(init, dist, False)
@@ -142,7 +157,7 @@ class MLP(nn.Module):
 def mlp(obs_dim: int, action_space: spaces.Discrete | spaces.Box, hidden: Sequence[int], activation: str,
         init_sigma: float = 1.0) -> Policy:
     """Deep policy network: categorical logits head, or Gaussian mean head with a learned
-    state-independent log-std for Box action spaces."""
+    state-independent log-std for Box action spaces, bounded to [-20, 2] (`bounded_log_std`)."""
     discrete = isinstance(action_space, spaces.Discrete)
     out = int(action_space.n) if isinstance(action_space, spaces.Discrete) else int(np.prod(action_space.shape))
     net = MLP(tuple(hidden), out, activation)
@@ -155,7 +170,7 @@ def mlp(obs_dim: int, action_space: spaces.Discrete | spaces.Box, hidden: Sequen
 
     def dist(params, obs):
         y = cast(jax.Array, net.apply(params["net"], obs))
-        return Categorical(y) if discrete else DiagGaussian(y, params["log_std"])
+        return Categorical(y) if discrete else DiagGaussian(y, bounded_log_std(params["log_std"]))
 
     return Policy(init, dist, discrete)
 

@@ -51,16 +51,44 @@ def per_decision_weights(delta: np.ndarray, valid: np.ndarray) -> np.ndarray:
     return np.exp(np.asarray(delta)[np.asarray(valid, bool)])
 
 
+def normalized_ess_log(log_w: np.ndarray) -> float:
+    """ESS / n = (Σ w)² / (n Σ w²) ∈ [1/n, 1] from the log-weights log w_j.
+
+    ESS does not change when every weight is scaled, so it is computed from u_j = exp(log w_j - M),
+    M = max_j log w_j: exact when the weights themselves (or their squares) over- or underflow.
+    1 for equal weights; NaN only for an empty array or a log-weight that is NaN or +inf.
+    """
+    log_w = np.asarray(log_w, np.float64)
+    if log_w.size == 0 or not np.all(log_w < np.inf):
+        return float("nan")
+    u = np.exp(log_w - log_w.max())
+    return float(u.sum() ** 2 / (len(u) * np.sum(u**2)))
+
+
 def normalized_ess(w: np.ndarray) -> float:
-    """ESS / n = (Σ w)² / (n Σ w²) ∈ (0, 1]; 1 for equal weights."""
+    """ESS / n = (Σ w)² / (n Σ w²) ∈ (0, 1]; 1 for equal weights. Scale-free (see
+    `normalized_ess_log`), so tiny weights whose squares underflow do not give 0/0; weights
+    that are all exactly 0 carry no ratio and give NaN: pass their logs to `normalized_ess_log`."""
     w = np.asarray(w, np.float64)
-    return float(w.sum() ** 2 / (len(w) * np.sum(w**2)))
+    with np.errstate(divide="ignore"):
+        log_w = np.log(w)
+    if w.size and np.all(w == 0):
+        return float("nan")
+    return normalized_ess_log(log_w)
 
 
-def weight_stats(w: np.ndarray) -> dict:
-    w = np.asarray(w, np.float64)
-    return {"n": int(len(w)), "mean": float(w.mean()), "var": float(w.var(ddof=1)),
-            "max": float(w.max()), "normalized_ess": normalized_ess(w)}
+def weight_stats(log_w: np.ndarray) -> dict:
+    """n, mean, variance (ddof 1), max and ESS/n of the weights w = exp(log_w), computed from
+    the log-weights (w = e^M·u with M = max log w, u ∈ (0, 1]): float64 inf only where a figure
+    itself exceeds float64, no 0/0 where the weights underflow."""
+    log_w = np.asarray(log_w, np.float64)
+    m = log_w.max()
+    u = np.exp(log_w - m)
+    var_u = u.var(ddof=1)
+    with np.errstate(over="ignore", divide="ignore"):
+        return {"n": int(len(u)), "mean": float(np.exp(m + np.log(u.mean()))),
+                "var": float(np.exp(2.0 * m + np.log(var_u))) if var_u > 0 else 0.0,
+                "max": float(np.exp(m)), "normalized_ess": normalized_ess_log(log_w)}
 
 
 def is_weights_vs_horizon(env, env_params, policy, params_behaviour, params_target, horizons,
@@ -91,8 +119,8 @@ def is_weights_vs_horizon(env, env_params, policy, params_behaviour, params_targ
             "kl_step_mean": float(kl[: int(H)][valid].mean()),
             "log_ratio_step_std": float(d[valid].std(ddof=1)),
             "log_weight_std": float(d.sum(0).std(ddof=1)),
-            "trajectory": weight_stats(np.exp(d.sum(0))),
-            "per_decision": weight_stats(np.exp(d[valid])),
+            "trajectory": weight_stats(d.sum(0)),
+            "per_decision": weight_stats(d[valid]),
         })
     return rows
 

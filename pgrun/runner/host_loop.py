@@ -21,8 +21,8 @@ from tqdm import tqdm
 
 from pgrun.config.schema import Config
 from pgrun.core.batch import Batch
-from pgrun.errors import TrainingDiverged
 from pgrun.rollout.host import HostSampler
+from pgrun.runner.divergence import diverged
 from pgrun.runner.metrics import MetricsWriter, rows_from_chunk, versions, write_json
 from pgrun.runner.summary import final_figures
 from pgrun.train.build import Components
@@ -84,9 +84,9 @@ def run_host(cfg: Config, out_dir: str, parts: Components) -> dict:
             update_s += time.perf_counter() - t_up
             if not m["finite"].all():
                 flush(upto=it)
-                s = seeds[int(np.argmin(m["finite"]))]
+                i = int(np.argmin(m["finite"]))
                 summary["status"] = "diverged"
-                raise TrainingDiverged.at(it, f"seed {s}", os.path.join(out_dir, "metrics.csv"))
+                raise diverged(m, (i,), it, f"seed {seeds[i]}", os.path.join(out_dir, "metrics.csv"))
             pending.append(m)
             returns_by_iter.append(np.asarray(m["return_mean"]))
             env_steps = np.asarray(m["env_steps"], np.int64)

@@ -12,9 +12,9 @@ import numpy as np
 from tqdm import tqdm
 
 from pgrun.config.schema import Config
-from pgrun.errors import TrainingDiverged
 from pgrun.runner.checkpoint import Checkpointer, read_meta
 from pgrun.runner.checkpoint import restore as restore_checkpoint
+from pgrun.runner.divergence import diverged
 from pgrun.runner.host_loop import run_host
 from pgrun.runner.interrupt import DeferredInterrupt
 from pgrun.runner.metrics import COLUMNS, MetricsWriter, rows_from_chunk, versions, write_json
@@ -91,10 +91,10 @@ def run(cfg: Config, out_dir: str) -> dict:
                 m = unpad_runs(m, n_runs)
                 wall = wall0 + time.perf_counter() - t_run
                 bad = np.argwhere(m["active"] & ~m["finite"])
-                upto = None
+                upto, at = None, (0, 0)
                 if len(bad):
                     s, k = min(bad.tolist(), key=lambda sk: (sk[1], sk[0]))
-                    upto = int(m["iteration"][s, k])
+                    at, upto = (s, k), int(m["iteration"][s, k])  # k is reused below
                 rows = rows_from_chunk(m, seeds, wall, upto, layout.row_extras())
                 writer.write_rows(rows)
                 if tb is not None:
@@ -113,7 +113,7 @@ def run(cfg: Config, out_dir: str) -> dict:
                 if upto is not None:
                     summary["status"] = "diverged"
                     where = f"seed {seeds[s]}" + (f", sweep point {layout.run_points[s]}" if layout.keys else "")
-                    raise TrainingDiverged.at(upto, where, metrics_path)
+                    raise diverged(m, at, upto, where, metrics_path)
                 if stop.requested:
                     save_checkpoint(summary["iterations"], wall)
                     raise stop.stop()

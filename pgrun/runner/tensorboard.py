@@ -14,7 +14,7 @@ import time
 import numpy as np
 
 TB_DIR = "tensorboard"
-SKIP = ("iteration", "seed", "point", "episodes", "wall_s", "active", "finite")
+SKIP = ("iteration", "seed", "point", "episodes", "wall_s", "active", "finite", "weight_overflow", "log_weight_max")
 
 
 class TensorBoardLogger:

@@ -25,6 +25,11 @@ One iteration = sample -> update:
              otherwise its own optimizer takes `critic_updates` full-batch steps afterwards.
           4. Diagnostics on the whole batch at the final θ': importance weights, KL(π_θ ‖ π_θ');
              kl_penalty adapts β for the next iteration.
+          5. Overflow: `log_weight_max` is the largest log w (after clip_weight) any applied step
+             used. Above log(float32 max) ≈ 88.72 that weight was inf and the iteration counts as
+             non-finite; `weight_overflow` marks a non-finite iteration whose weights passed
+             e^44.36 (their squares, and so gradient norms, overflow), and the runner then stops with
+             pgrun.errors.ImportanceWeightOverflow instead of the generic NaN message.
 
 Normalisation: corrections none / trajectory / per_decision without a constraint keep the
 notes' (1/N) Σ_i Σ_t (N = episodes, or env columns in steps mode, per minibatch N/M), so
@@ -51,7 +56,15 @@ from pgrun.core.estimators import (
 )
 from pgrun.core.masked import masked_mean
 from pgrun.core.minibatches import split_columns, split_transitions
-from pgrun.core.offpolicy import importance_weights, is_surrogate, mean_kl, splits_by_column, weight_diagnostics
+from pgrun.core.offpolicy import (
+    LOG_FLOAT32_MAX,
+    is_surrogate,
+    max_log_weight,
+    mean_kl,
+    splits_by_column,
+    truncated_log_weights,
+    weight_diagnostics,
+)
 from pgrun.core.ppo import adapt_kl_beta, approx_kl, clipped_surrogate, ratio_surrogate
 from pgrun.core.trpo import trpo_step
 from pgrun.rollout.episodes import rollout_episodes
@@ -136,9 +149,12 @@ def make_offpolicy(cfg: Config, parts: Components, base_init: Callable, tx: opta
         aux = {"approx_kl": approx_kl(jax.lax.stop_gradient(log_rho), mb.valid)}
         if est.correction == "clip":
             surrogate, aux["clip_frac"] = clipped_surrogate(log_rho, mb.adv, mb.valid, est.clip_eps)
+            aux["log_weight_max"] = jnp.float32(-jnp.inf)  # PPO saturates its ratio: nothing overflows
         else:
-            w = importance_weights(jax.lax.stop_gradient(log_rho), mb.cont, mb.valid, est.correction,
-                                   est.clip_weight)
+            log_w = truncated_log_weights(jax.lax.stop_gradient(log_rho), mb.cont, mb.valid, est.correction,
+                                          est.clip_weight)
+            aux["log_weight_max"] = max_log_weight(log_w, mb.valid)
+            w = jnp.where(mb.valid, jnp.exp(log_w), 0.0)
             scale = jnp.maximum(jnp.sum(mb.valid), 1) if per_step_mean else num_cols / num_mb
             surrogate, aux["clip_frac"] = is_surrogate(logp, mb.adv, w, mb.valid, scale), NAN
         loss = -surrogate - entropy_coef * masked_mean(dist.entropy(), mb.valid)
@@ -174,7 +190,10 @@ def make_offpolicy(cfg: Config, parts: Components, base_init: Callable, tx: opta
                                                     jax.random.split(key, num_epochs))
         applied = m.pop("applied").astype(jnp.float32)
         n = jnp.sum(applied)
+        # nanmax: once an overflowing step has made θ NaN, the later steps' log-weights are NaN too
+        log_weight_max = jnp.nanmax(jnp.where(applied > 0, m.pop("log_weight_max"), -jnp.inf))
         out = {k: jnp.sum(jnp.where(applied > 0, v, 0.0)) / jnp.maximum(n, 1.0) for k, v in m.items()}
+        out["log_weight_max"] = log_weight_max
         out["updates"] = n.astype(jnp.int32)
         return trainable, opt_state, out
 
@@ -191,7 +210,8 @@ def make_offpolicy(cfg: Config, parts: Components, base_init: Callable, tx: opta
         new_params, ls, stats = trpo_step(surrogate, kl, params, est.max_kl, int(est.cg_iters), est.cg_damping,
                                           int(est.backtrack_iters), est.backtrack_coef)
         m = {"loss": -stats["surrogate"], "grad_norm": stats["grad_norm"], "clip_frac": NAN, "value_loss": NAN,
-             "updates": ls.accepted.astype(jnp.int32), "trpo_ls_steps": ls.steps, "trpo_kl": ls.kl}
+             "updates": ls.accepted.astype(jnp.int32), "trpo_ls_steps": ls.steps, "trpo_kl": ls.kl,
+             "log_weight_max": jnp.float32(-jnp.inf)}  # the line search rejects a non-finite surrogate
         return new_params, m
 
     def critic_steps(phi, opt_state, obs, target, valid):
@@ -256,14 +276,19 @@ def make_offpolicy(cfg: Config, parts: Components, base_init: Callable, tx: opta
                         "return_std": ep_return.std(), "return_min": ep_return.min(),
                         "return_max": ep_return.max(), "length_mean": ep_length.mean()}
             steps = jnp.sum(batch.valid).astype(jnp.int32)
-        finite = jnp.isfinite(m["loss"]) & jnp.isfinite(m["grad_norm"])
+        # an update used a weight exp(log w) that float32 cannot hold (log w > 88.72), or the
+        # iteration went non-finite with weights whose squares float32 cannot hold (log w > 44.36:
+        # gradient norms overflow): the run stops, naming importance-weight overflow as the cause
+        finite = jnp.isfinite(m["loss"]) & jnp.isfinite(m["grad_norm"]) & ~(m["log_weight_max"] > LOG_FLOAT32_MAX)
         for tree in (params, phi):
             for leaf in jax.tree_util.tree_leaves(tree):
                 finite = finite & jnp.all(jnp.isfinite(leaf))
+        weight_overflow = ~finite & (m["log_weight_max"] > 0.5 * LOG_FLOAT32_MAX)
         new = state._replace(params=params, opt_state=opt_state, critic_params=phi,
                              critic_opt_state=critic_opt_state, key=key, iteration=state.iteration + 1,
                              env_steps=state.env_steps + steps, extra=state.extra._replace(kl_beta=new_beta))
-        metrics = dict(m, **episodes, iteration=new.iteration, env_steps=new.env_steps, finite=finite)
+        metrics = dict(m, **episodes, iteration=new.iteration, env_steps=new.env_steps, finite=finite,
+                       weight_overflow=weight_overflow)
         return new, metrics
 
     return init, sample, update
