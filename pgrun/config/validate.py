@@ -81,10 +81,15 @@ def validate(cfg: Config) -> None:
     _choice("policy.features", cfg.policy.features, FEATURE_MAPS)
     _choice("estimator.weight", cfg.estimator.weight, WEIGHTS)
     _choice("estimator.baseline", cfg.estimator.baseline, BASELINES)
-    if cfg.estimator.baseline == "optimal" and cfg.estimator.weight != "total_return":
+    if cfg.estimator.baseline == "optimal" and cfg.estimator.weight not in ("total_return", "reward_to_go"):
         raise ConfigError(
             f"estimator.baseline=optimal (b* per parameter on the episode score, notes 03 App. C) needs "
-            f"estimator.weight=total_return, not {cfg.estimator.weight}; valid choices: total_return.")
+            f"a Monte-Carlo weight, not estimator.weight={cfg.estimator.weight}; valid choices: total_return, "
+            "reward_to_go.")
+    if not (math.isfinite(cfg.estimator.baseline_decay) and 0.0 <= cfg.estimator.baseline_decay <= 1.0):
+        raise ConfigError(
+            f"estimator.baseline_decay={cfg.estimator.baseline_decay} must lie in [0, 1] (the weight of the "
+            "previous batches' sums that estimate the optimal baseline b*; 0: leave-one-out in the batch only).")
     _choice("optimizer.name", cfg.optimizer.name, OPTIMIZERS)
     _choice("optimizer.schedule", cfg.optimizer.schedule, SCHEDULES)
     if cfg.estimator.weight == "gae" and cfg.estimator.baseline not in ("none", "value"):
@@ -267,6 +272,14 @@ def _validate_offpolicy(cfg: Config) -> None:
                     f"estimator.constraint=trust_region (TRPO) takes one natural-gradient step per batch on "
                     f"the per-decision ratio surrogate, with the critic on its own optimizer, so {key}={v} "
                     f"is not valid; valid choice: {key}={'null' if want is None else want}.")
+    reuses = (est.rollout != "episodes" or est.correction != "none" or est.constraint != "none" or est.epochs > 1
+              or est.minibatches > 1 or est.value_coef is not None)  # pgrun.train.offpolicy.uses_offpolicy
+    if est.baseline == "optimal" and reuses:
+        raise ConfigError(
+            "estimator.baseline=optimal is an on-policy estimator (one gradient step per batch, b* from the "
+            "previous batches), so it cannot reuse a batch; valid choices with it: estimator.rollout=episodes, "
+            "estimator.correction=none, estimator.constraint=none, estimator.epochs=1, estimator.minibatches=1, "
+            "estimator.value_coef=null.")
     if est.rollout == "steps":
         if est.weight == "total_return" or est.baseline in ("batch_mean", "batch_mean_time"):
             raise ConfigError(

@@ -7,11 +7,12 @@ A chunk is a `lax.scan` of `log_every` iterations; the host vmaps and jits it ov
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable, NamedTuple, cast
 
 import jax
 import jax.numpy as jnp
 import optax
+from jax.flatten_util import ravel_pytree
 
 from pgrun.config.schema import Config, OptimizerConfig
 from pgrun.core.batch import Batch
@@ -23,7 +24,7 @@ from pgrun.core.estimators import (
     pg_value_and_grad,
     value_loss,
 )
-from pgrun.core.optimal_baseline import optimal_baseline_grad
+from pgrun.core.optimal_baseline import BaselineStats, init_baseline_stats, running_optimal_baseline_grad
 from pgrun.core.policies import Policy
 from pgrun.rollout.episodes import rollout_episodes
 from pgrun.train.build import Components, build
@@ -107,9 +108,10 @@ def make_train(cfg: Config, parts: Components | None = None) -> Trainer:
         critic_params = critic_init(k_v) if use_critic else {}
         hp = Hyperparams(entropy_coef=jnp.float32(est.entropy_coef), gae_lambda=jnp.float32(est.gae_lambda),
                          gamma=jnp.float32(cfg.gamma))
+        baseline = init_baseline_stats(ravel_pytree(params)[0].size) if est.baseline == "optimal" else ()
         return TrainState(params, tx.init(params), critic_params,
                           critic_tx.init(critic_params) if use_critic else {}, hp, k_run,
-                          jnp.int32(0), jnp.int32(0))
+                          jnp.int32(0), jnp.int32(0), baseline=baseline)
 
     def sample(state: TrainState) -> tuple[TrainState, Batch]:
         key, k_roll = jax.random.split(state.key)
@@ -126,9 +128,12 @@ def make_train(cfg: Config, parts: Components | None = None) -> Trainer:
             v_t = v_tp1 = None
         advs = compute_advantages(batch, est.weight, est.baseline, hp.gamma, hp.gae_lambda, v_t, v_tp1)
         adv = normalize(advs.adv, valid) if est.normalize_advantages else advs.adv
-        if est.baseline == "optimal":  # (1/N) Σ_i g_i ⊙ (R_i - b*_{-i}) per parameter, plus the entropy term
+        baseline = state.baseline
+        if est.baseline == "optimal":  # (1/N) Σ_i (u_i - b ⊙ g_i), b* from running sums, plus the entropy term
             loss, aux = pg_loss(state.params, policy, batch, adv, hp.entropy_coef)  # logged surrogate
-            ascent = optimal_baseline_grad(policy, state.params, batch, hp.gamma)
+            ascent, baseline = running_optimal_baseline_grad(policy, state.params, batch, advs.adv, hp.gamma,
+                                                             cast(BaselineStats, state.baseline),
+                                                             est.baseline_decay)
             entropy_grads = jax.grad(lambda p: pg_loss(p, policy, batch, jnp.zeros_like(adv), hp.entropy_coef)[0])(
                 state.params)
             grads = jax.tree_util.tree_map(lambda e, a: e - a, entropy_grads, ascent)
@@ -157,7 +162,7 @@ def make_train(cfg: Config, parts: Components | None = None) -> Trainer:
         if use_critic:
             finite = finite & tree_all_finite(critic_params)
         new = TrainState(params, opt_state, critic_params, critic_opt_state, hp, state.key,
-                         state.iteration + 1, state.env_steps + steps)
+                         state.iteration + 1, state.env_steps + steps, baseline=baseline)
         metrics = {
             "iteration": new.iteration, "env_steps": new.env_steps,
             "episodes": jnp.int32(n_eps),
