@@ -72,3 +72,17 @@ def test_optimal_baseline_learns_the_chain(tmp_path, weight):
     summary = run(cfg, str(tmp_path / "run"))
     assert summary["status"] == "completed"
     assert summary["final_return_mean"] > -0.595 + 1.0, summary["final_return_mean"]
+
+
+def test_a_run_saved_before_baseline_decay_existed_resumes_only_at_the_default():
+    """A stored config without estimator.baseline_decay (runs from older pgrun versions, e.g.
+    tests/data/kl_penalty_run_v0) still resumes when the key is at its default; another value is a change."""
+    from pgrun.runner.rundir import check_resume_config
+
+    cfg = config("estimator=reinforce", "resume=/somewhere")
+    stored = cfg.to_dict()
+    del stored["estimator"]["baseline_decay"]
+    check_resume_config(cfg, stored)  # no error
+    changed = config("estimator=reinforce", "resume=/somewhere", "estimator.baseline_decay=0.5")
+    with pytest.raises(ConfigError, match="estimator.baseline_decay"):
+        check_resume_config(changed, stored)
