@@ -40,7 +40,7 @@ class PolicyConfig:
 class EstimatorConfig:
     name: str = MISSING
     weight: str = "reward_to_go"  # total_return | reward_to_go | gae
-    baseline: str = "none"  # none | batch_mean | batch_mean_time | value
+    baseline: str = "none"  # none | batch_mean | batch_mean_time | value | optimal
     gae_lambda: float = 0.95
     normalize_advantages: bool = False
     # multiply step t's term by γ^t (t from the episode's start): the gradient of the discounted
@@ -50,6 +50,9 @@ class EstimatorConfig:
     critic_lr: float = 1e-3
     critic_hidden: List[int] = field(default_factory=lambda: [64, 64])
     critic_updates: int = 1  # critic gradient steps per iteration
+    # baseline=optimal: λ of the decayed sums of g·u and g² over previous batches that estimate
+    # b* (pgrun.core.optimal_baseline); 0: leave-one-out inside the batch only
+    baseline_decay: float = 0.98
     # -- reusing a batch (notes 04, off-policy): see pgrun.core.offpolicy / pgrun.train.offpolicy
     rollout: str = "episodes"  # episodes (whole episodes, padded) | steps (num_envs x num_steps, auto-reset)
     correction: str = "none"  # none (ratio ≈ 1) | trajectory | per_decision | clip (PPO)

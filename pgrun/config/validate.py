@@ -93,10 +93,11 @@ def validate(cfg: Config) -> None:
     _choice("policy.features", cfg.policy.features, FEATURE_MAPS)
     _choice("estimator.weight", cfg.estimator.weight, WEIGHTS)
     _choice("estimator.baseline", cfg.estimator.baseline, BASELINES)
-    if cfg.estimator.baseline == "optimal" and cfg.estimator.weight != "total_return":
+    if cfg.estimator.baseline == "optimal" and cfg.estimator.weight not in ("total_return", "reward_to_go"):
         raise ConfigError(
             f"estimator.baseline=optimal (b* per parameter on the episode score, notes 03 App. C) needs "
-            f"estimator.weight=total_return, not {cfg.estimator.weight}; valid choices: total_return.")
+            f"a Monte-Carlo weight, not estimator.weight={cfg.estimator.weight}; valid choices: total_return, "
+            "reward_to_go.")
     if cfg.estimator.gamma_t and cfg.estimator.weight == "total_return":
         raise ConfigError(
             "estimator.gamma_t=true multiplies step t's term by γ^t, which the reward_to_go and gae weights "
@@ -104,6 +105,10 @@ def validate(cfg: Config) -> None:
             "without it (G(τ) = Σ_k γ^k r_k is already discounted from the episode's start), so gamma_t would "
             "have no effect. Set estimator.gamma_t=false, or a weight it applies to; valid choices with "
             "gamma_t: estimator.weight=reward_to_go, gae.")
+    if not (math.isfinite(cfg.estimator.baseline_decay) and 0.0 <= cfg.estimator.baseline_decay <= 1.0):
+        raise ConfigError(
+            f"estimator.baseline_decay={cfg.estimator.baseline_decay} must lie in [0, 1] (the weight of the "
+            "previous batches' sums that estimate the optimal baseline b*; 0: leave-one-out in the batch only).")
     _choice("optimizer.name", cfg.optimizer.name, OPTIMIZERS)
     _choice("optimizer.schedule", cfg.optimizer.schedule, SCHEDULES)
     if cfg.estimator.weight == "gae" and cfg.estimator.baseline not in ("none", "value"):
@@ -293,6 +298,14 @@ def _validate_offpolicy(cfg: Config) -> None:
                     f"estimator.constraint=trust_region (TRPO) takes one natural-gradient step per batch on "
                     f"the per-decision ratio surrogate, with the critic on its own optimizer, so {key}={v} "
                     f"is not valid; valid choice: {key}={'null' if want is None else want}.")
+    reuses = (est.rollout != "episodes" or est.correction != "none" or est.constraint != "none" or est.epochs > 1
+              or est.minibatches > 1 or est.value_coef is not None)  # pgrun.train.offpolicy.uses_offpolicy
+    if est.baseline == "optimal" and reuses:
+        raise ConfigError(
+            "estimator.baseline=optimal is an on-policy estimator (one gradient step per batch, b* from the "
+            "previous batches), so it cannot reuse a batch; valid choices with it: estimator.rollout=episodes, "
+            "estimator.correction=none, estimator.constraint=none, estimator.epochs=1, estimator.minibatches=1, "
+            "estimator.value_coef=null.")
     if est.rollout == "steps" and est.weight != "gae":
         # Monte-Carlo weights: G(τ) and the batch means are not defined on cut episodes, and G_t would
         # be cut at the batch's end with nothing to bootstrap it (a biased, shortened return)

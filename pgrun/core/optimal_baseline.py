@@ -1,29 +1,41 @@
 """The variance-optimal baseline of notes 03, Appendix C, per parameter dimension.
 
-Trajectory-level REINFORCE with a baseline estimates, for each parameter k,
+A Monte-Carlo policy gradient with a constant baseline b_k per parameter k estimates
 
-    ĝ_k = (1/N) Σ_i g_ik (R_i - b_k),     g_i = Σ_t ∇_θ log π_θ(a_t^i | s_t^i)  [P],
-                                           R_i = Σ_t γ^t r_t^i               (scalar),
+    ĝ_k = (1/N) Σ_i (u_ik - b_k g_ik),     g_i = Σ_t ∇_θ log π_θ(a_t^i | s_t^i)           [P],
+                                           u_i = Σ_t ∇_θ log π_θ(a_t^i | s_t^i) Ψ_t^i      [P],
 
-and Appendix C's argument, applied to each coordinate of the score separately, gives the
-b_k that minimises Var[g_k (R - b_k)]:
+with Ψ_t the estimator's weight: the total return R_i = Σ_t γ^t r_t^i (then u_i = g_i R_i and
+ĝ_k = (1/N) Σ_i g_ik (R_i - b_k), notes 03) or the reward-to-go G_t^i (notes 04, causality).
+Appendix C's argument, applied to each coordinate separately, minimises Var[u_k - b_k g_k]:
 
-    b*_k = E[g_k² R] / E[g_k²]      ≈   Σ_j g_jk² R_j / Σ_j g_jk².
+    b*_k = E[g_k u_k] / E[g_k²]            (total return: E[g_k² R] / E[g_k²], App. C's form).
 
-Why leave-one-out. Unbiasedness rests on E[g_ik · b] = E[g_ik] · b = 0, which needs b to
-be *independent of episode i* (notes 03, Appendix B: b may depend on anything but a_t).
-The plug-in b*_k computed from the whole batch contains g_ik² R_i, so
-E[g_ik · b*_k] ≠ 0 in general and the estimate is biased (by O(1/N), but biased). Using
+Unbiasedness rests on E[g_ik · b_k] = E[g_ik] · b_k = 0, which needs b_k to be *independent of
+episode i* (notes 03, Appendix B: b may depend on anything but a_t). The plug-in ratio of the
+batch's own sums contains g_ik u_ik and biases the estimate (by O(1/N)).
 
-    b*_{k,-i} = Σ_{j≠i} g_jk² R_j / Σ_{j≠i} g_jk²
+Two independent estimates of b* live here:
 
-for episode i keeps the baseline a function of the *other* N-1 episodes only, which are
-independent of episode i, so E[g_ik (R_i - b*_{k,-i})] = E[g_ik R_i] = ∂J/∂θ_k exactly.
-(Same reasoning as `pgrun.core.estimators.leave_one_out_mean`.) Where no other episode has a
-non-zero score in coordinate k (Σ_{j≠i} g_jk² = 0, e.g. a tabular state visited by one
-episode only), the fallback baseline is the leave-one-out mean return, also independent
-of episode i. The leave-one-out sums are formed from exclusive prefix and suffix sums,
-never as "total minus own term", so an exactly-zero Σ_{j≠i} stays exactly zero.
+* leave-one-out inside the batch (`loo_optimal_baseline`), b*_{k,-i} = Σ_{j≠i} g_jk u_jk /
+  Σ_{j≠i} g_jk², a ratio of ~N-1 noisy terms: its noise costs more variance than b* saves
+  (measured in docs/estimator_lab.md);
+* running sums (`running_optimal_baseline`, what `estimator=optimal_baseline` trains with):
+  decayed sums S_gu, S_gg of g_k u_k and g_k² over the *previous* batches, carried in the
+  training state (`BaselineStats`), plus the other episodes of the current batch:
+
+      b_{k,-i} = (λ S_gu,k + Σ_{j≠i} g_jk u_jk) / (λ S_gg,k + Σ_{j≠i} g_jk²),
+      then  S_gu ← λ S_gu + Σ_j g_j u_j,   S_gg ← λ S_gg + Σ_j g_j²      (λ = decay).
+
+  Given the past, b_{k,-i} depends only on earlier batches and on episodes j ≠ i, all
+  independent of episode i, so E[ĝ | past] = E[u] exactly. λ = 0 is the leave-one-out;
+  the first batch (S = 0) is the leave-one-out too. λ^age discounts batches sampled under
+  older θ; the sums hold ≈ N/(1-λ) episodes.
+
+Where the denominator is exactly 0 (no episode so far has a non-zero score in coordinate k,
+e.g. a tabular state no other episode visited), the baseline is `fallback` (the leave-one-out
+mean return, also independent of episode i). Leave-one-out sums are exclusive prefix +
+suffix sums, never "total minus own term", so an exactly-zero Σ_{j≠i} stays exactly zero.
 
 Sign convention: every gradient returned here is an ASCENT direction, an estimate of
 +∇_θ J(θ) — the opposite sign of `jax.grad(pgrun.core.estimators.pg_loss)`, which
@@ -35,7 +47,7 @@ batches are `pgrun.core.batch.Batch` time-major [T, N, ...].
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -47,6 +59,19 @@ from pgrun.core.returns import total_return
 
 if TYPE_CHECKING:
     from pgrun.core.policies import Policy
+
+
+class BaselineStats(NamedTuple):
+    """Decayed sums over the episodes of previous batches, per parameter (the training state of
+    `estimator=optimal_baseline`): b*_k ≈ gu_k / gg_k."""
+
+    gu: jax.Array  # [P]  Σ_batches λ^age Σ_j g_jk u_jk   (= Σ g_jk² R_j with total-return weights)
+    gg: jax.Array  # [P]  Σ_batches λ^age Σ_j g_jk²
+
+
+def init_baseline_stats(num_params: int) -> BaselineStats:
+    """No history: S_gu = S_gg = 0 [P] (the first batch then uses the leave-one-out)."""
+    return BaselineStats(jnp.zeros((num_params,), jnp.float32), jnp.zeros((num_params,), jnp.float32))
 
 
 def episode_scores(policy: Policy, params: Any, batch: Batch) -> jax.Array:
@@ -64,6 +89,26 @@ def episode_scores(policy: Policy, params: Any, batch: Batch) -> jax.Array:
         return ravel_pytree(jax.grad(episode_logp)(params, obs, action, valid))[0]
 
     return jax.vmap(one, in_axes=(1, 1, 1))(batch.obs, batch.action, batch.valid)
+
+
+def episode_scores_and_weighted(policy: Policy, params: Any, batch: Batch,
+                                weight: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """(g, u): g_i = Σ_t ∇_θ log π_θ(a_t^i|s_t^i), u_i = Σ_t ∇_θ log π_θ(a_t^i|s_t^i) Ψ_t^i.
+
+    weight Ψ [T, N] (0 on padding; no gradient flows through it) -> g, u [N, P]. One forward
+    pass per episode and two reverse passes (jacrev of the two sums).
+    """
+
+    def sums(p, obs, action, valid, w):  # [T, ...] -> [2]
+        logp = jnp.where(valid, policy.dist(p, obs).log_prob(action), 0.0)
+        return jnp.stack([jnp.sum(logp), jnp.sum(logp * jax.lax.stop_gradient(w))])
+
+    def one(obs, action, valid, w):
+        jac = jax.jacrev(sums)(params, obs, action, valid, w)  # pytree of [2, ...]
+        return jax.vmap(lambda row: ravel_pytree(row)[0])(jac)  # [2, P]
+
+    both = jax.vmap(one, in_axes=(1, 1, 1, 1))(batch.obs, batch.action, batch.valid, weight)  # [N, 2, P]
+    return both[:, 0], both[:, 1]
 
 
 def episode_returns(batch: Batch, gamma: float | jax.Array) -> jax.Array:
@@ -94,22 +139,46 @@ def _sum_over_others(x: jax.Array) -> jax.Array:
     return prefix + suffix
 
 
+def running_optimal_baseline(stats: BaselineStats, g: jax.Array, u: jax.Array, decay: float | jax.Array,
+                             fallback: jax.Array) -> jax.Array:
+    """b_{k,-i} = (λ S_gu,k + Σ_{j≠i} g_jk u_jk) / (λ S_gg,k + Σ_{j≠i} g_jk²).
+
+    stats [P] each, g, u [N, P], decay λ in [0, 1], fallback [N] (used where the denominator
+    is exactly 0) -> b [N, P]. Independent of episode i given the past (module docstring).
+    """
+    num = decay * stats.gu[None, :] + _sum_over_others(g * u)
+    den = decay * stats.gg[None, :] + _sum_over_others(g**2)
+    ok = den > 0
+    return jnp.where(ok, num / jnp.where(ok, den, 1.0), fallback[:, None])
+
+
+def update_baseline_stats(stats: BaselineStats, g: jax.Array, u: jax.Array,
+                          decay: float | jax.Array) -> BaselineStats:
+    """S_gu ← λ S_gu + Σ_j g_j u_j,  S_gg ← λ S_gg + Σ_j g_j².   g, u [N, P] -> [P] each."""
+    return BaselineStats(decay * stats.gu + jnp.sum(g * u, axis=0), decay * stats.gg + jnp.sum(g**2, axis=0))
+
+
+def running_optimal_baseline_grad_flat(stats: BaselineStats, g: jax.Array, u: jax.Array,
+                                       decay: float | jax.Array,
+                                       fallback: jax.Array) -> tuple[jax.Array, BaselineStats]:
+    """(ĝ, stats'): ĝ_k = (1/N) Σ_i (u_ik - b_{k,-i} g_ik) [P] (ascent), and the sums updated
+    with this batch for the next one. g, u [N, P], fallback [N] (`running_optimal_baseline`)."""
+    b = running_optimal_baseline(stats, g, u, decay, fallback)
+    return jnp.mean(u - b * g, axis=0), update_baseline_stats(stats, g, u, decay)
+
+
 def loo_optimal_baseline(g: jax.Array, R: jax.Array) -> jax.Array:
     """b*_{k,-i} = Σ_{j≠i} g_jk² R_j / Σ_{j≠i} g_jk².   g [N, P], R [N] -> b [N, P].
 
     Falls back to the leave-one-out mean return (1/(N-1)) Σ_{j≠i} R_j where
-    Σ_{j≠i} g_jk² = 0. Requires N ≥ 2.
+    Σ_{j≠i} g_jk² = 0. Requires N ≥ 2. (`running_optimal_baseline` with no history, u = g R.)
     """
-    w = g**2
-    s2 = _sum_over_others(w)
-    s1 = _sum_over_others(w * R[:, None])
-    fallback = leave_one_out_mean(R)[:, None]
-    ok = s2 > 0
-    return jnp.where(ok, s1 / jnp.where(ok, s2, 1.0), fallback)
+    return running_optimal_baseline(init_baseline_stats(g.shape[1]), g, g * R[:, None], 0.0,
+                                    leave_one_out_mean(R))
 
 
 def optimal_baseline_grad_flat(g: jax.Array, R: jax.Array) -> jax.Array:
-    """ĝ_k = (1/N) Σ_i g_ik (R_i - b*_{k,-i}).   g [N, P], R [N] -> [P] (ascent)."""
+    """ĝ_k = (1/N) Σ_i g_ik (R_i - b*_{k,-i}), b* leave-one-out.   g [N, P], R [N] -> [P] (ascent)."""
     b = loo_optimal_baseline(g, R)
     return jnp.mean(g * (R[:, None] - b), axis=0)
 
@@ -125,3 +194,19 @@ def optimal_baseline_grad(policy: Policy, params: Any, batch: Batch, gamma: floa
     R = episode_returns(batch, gamma)
     unravel = ravel_pytree(params)[1]
     return unravel(optimal_baseline_grad_flat(g, R))
+
+
+def running_optimal_baseline_grad(policy: Policy, params: Any, batch: Batch, weight: jax.Array,
+                                  gamma: float | jax.Array, stats: BaselineStats,
+                                  decay: float | jax.Array) -> tuple[Any, BaselineStats]:
+    """(ĝ, stats'): the training estimator of `estimator=optimal_baseline`, an estimate of
+    +∇_θ J(θ) (ASCENT direction, same pytree as `params`) with the running-sum b*.
+
+    weight Ψ [T, N]: the per-step weights (total return or reward-to-go, 0 on padding);
+    stats: the sums of the previous batches; decay λ. Unbiased for E[Σ_t ∇log π Ψ_t] (the
+    exact ∇J with total-return weights at any γ; with reward-to-go for γ = 1).
+    """
+    g, u = episode_scores_and_weighted(policy, params, batch, weight)
+    fallback = leave_one_out_mean(episode_returns(batch, gamma))
+    flat, stats = running_optimal_baseline_grad_flat(stats, g, u, decay, fallback)
+    return ravel_pytree(params)[1](flat), stats

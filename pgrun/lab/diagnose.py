@@ -17,13 +17,17 @@ Procedure (`diagnose`):
 Critic-based estimators (value_baseline, actor_critic) use `critic` when given (a function
 obs -> V, or "exact" for the Bandit's V^π), else a critic fitted on `critic_batches`
 batches independent of the diagnosed ones; `optimal_baseline_indep` uses the b* of those
-same independent batches (`optimal_baseline` estimates b* leave-one-out inside each batch).
+same independent batches (`optimal_baseline_loo` estimates b* leave-one-out inside each batch).
 A fitted critic or b* is fixed across the M batches, so the variance reported for them is
-conditional on that one fit.
+conditional on that one fit. `optimal_baseline` (and `reinforce_optimal_baseline`, its
+total-return form) is the training estimator: its b* sums run from batch to batch with decay
+`estimator.baseline_decay`, warmed up on `baseline_warmup` further independent batches and
+then carried through the M batches in order (`gradients.running_grads`), as in training
+after that many updates at a θ that does not move.
 
 `estimator.gamma_t=true` applies to every diagnosed estimator (and the Monte-Carlo reference):
 the reward-to-go and GAE ones get step t's term × γ^t, unbiased for the discounted J; the
-total-return ones (reinforce, reinforce_baseline, optimal_baseline*) are unchanged.
+total-return ones (reinforce, reinforce_baseline, reinforce_optimal_baseline) are unchanged.
 
 Overrides: every pgrun key (env=, policy=, estimator.*, seed, gamma, +experiment=...), plus
 `diagnose.<key>=value` (or `+diagnose.<key>`) for the fields of `DiagnoseConfig`.
@@ -67,6 +71,7 @@ class DiagnoseConfig:
     critic: str = "fit"                # fit | exact (Bandit's V^π)
     critic_batches: int = 16          # independent batches for the critic / optimal_baseline_indep
     critic_steps: int = 300
+    baseline_warmup: int = 128         # batches that warm up optimal_baseline's running b* sums
     reference: str = "auto"            # auto (exact if known, else mc) | exact | mc
     ref_estimator: str = "baseline"
     ref_batches: int = 1024
@@ -117,7 +122,8 @@ def param_groups(params) -> dict[str, np.ndarray]:
 
 def diagnose(cfg: Config, params, out_dir: str | None, estimators, batches: int = 256, *,
              episodes: int | None = None, seed: int = 12345, critic: Callable | str | None = None,
-             critic_batches: int = 16, critic_steps: int = 300, reference_kind: str = "auto",
+             critic_batches: int = 16, critic_steps: int = 300, baseline_warmup: int = 128,
+             reference_kind: str = "auto",
              ref_estimator: str = "baseline", ref_batches: int = 1024, bootstrap: int = 1000,
              alpha: float = 1e-3, plot: bool = True, sample_chunk: int = 128,
              parts: Components | None = None) -> dict:
@@ -168,11 +174,19 @@ def diagnose(cfg: Config, params, out_dir: str | None, estimators, batches: int 
     del indep
 
     data = sample(k_diag, M)
+    warmup = sample(jax.random.fold_in(k_diag, 1), int(baseline_warmup)) \
+        if any(e in gradients.RUNNING for e in estimators) and baseline_warmup > 0 else None
     samples, timings = {}, {}
     for name in estimators:
         t = time.perf_counter()
-        fn = gradients.make_grad_fn(name, policy, gamma, lam, cast(Optional[Callable], critic), b_star, gamma_t)
-        samples[name] = gradients.batched_grads(fn, params, data)
+        if name in gradients.RUNNING:
+            warm = warmup if warmup is not None else jax.tree_util.tree_map(lambda x: x[:0], data)
+            samples[name] = gradients.running_grads(name, policy, params, warm, data, gamma,
+                                                    float(cfg.estimator.baseline_decay), gamma_t)
+        else:
+            fn = gradients.make_grad_fn(name, policy, gamma, lam, cast(Optional[Callable], critic), b_star,
+                                             gamma_t)
+            samples[name] = gradients.batched_grads(fn, params, data)
         timings[name] = round(time.perf_counter() - t, 3)
 
     ref_se = None
@@ -205,6 +219,7 @@ def diagnose(cfg: Config, params, out_dir: str | None, estimators, batches: int 
         "mean_episode_length": float(valid.sum() / (M * N)),
         "param_groups": {k: int(len(v)) for k, v in groups.items()},
         "critic": critic_kind, "critic_batches": int(critic_batches), "reference": ref_info,
+        "baseline_warmup": int(baseline_warmup), "baseline_decay": float(cfg.estimator.baseline_decay),
         "estimators": per_est, "variance_ratios": ratios,
         "seed": int(seed), "timing_s": {"estimators": timings, "stats": round(time.perf_counter() - t_stats, 3),
                                         "total": round(time.perf_counter() - t0, 3)},
@@ -334,7 +349,8 @@ def run_from_overrides(argv: list[str]) -> dict:
     params = initial_params(cfg, d.train_iterations, parts)
     res = diagnose(cfg, params, out_dir, d.estimators, d.batches, episodes=d.episodes, seed=d.seed,
                    critic=d.critic, critic_batches=d.critic_batches, critic_steps=d.critic_steps,
-                   reference_kind=d.reference, ref_estimator=d.ref_estimator, ref_batches=d.ref_batches,
+                   baseline_warmup=d.baseline_warmup, reference_kind=d.reference, ref_estimator=d.ref_estimator,
+                   ref_batches=d.ref_batches,
                    bootstrap=d.bootstrap, alpha=d.alpha, plot=d.plot, parts=parts)
     res["out_dir"] = out_dir
     return res

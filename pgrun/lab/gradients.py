@@ -7,11 +7,15 @@ bonus and no advantage normalisation (both change the estimator's expectation):
 
     ĝ = (1/N) Σ_i Σ_t ∇ log π_θ(a_t^i|s_t^i) (Ψ_t^i - b_t^i)
 
-with (Ψ, b) from ESTIMATORS; `optimal_baseline` is `pgrun.core.optimal_baseline`.
+with (Ψ, b) from ESTIMATORS; the optimal baselines are `pgrun.core.optimal_baseline`:
+`optimal_baseline` and `reinforce_optimal_baseline` (RUNNING) are the training estimator
+`estimator=optimal_baseline` with reward-to-go / total-return weights, whose b* comes from
+decayed running sums over the previous batches, so they are evaluated by `running_grads`
+over a sequence of batches (warm-up batches first), not batch by batch.
 gamma_t=True multiplies step t's term by γ^t (`pgrun.core.estimators.discount_from_start`) for
-the estimators whose weight is reward_to_go or gae, which makes them unbiased for the
-discounted J; the total-return estimators (reinforce, reinforce_baseline, optimal_baseline*)
-are unbiased without it and ignore it.
+the estimators whose weight is reward_to_go or gae (optimal_baseline included), which makes them
+unbiased for the discounted J; the total-return estimators (reinforce, reinforce_baseline,
+reinforce_optimal_baseline) are unbiased without it and ignore it.
 Critic-based estimators take the critic as a plain function V(obs [..., obs_dim]) -> [...],
 either given (e.g. the exact V^π of a tabular env) or fitted by `fit_critic` on batches
 independent of the ones being diagnosed (so a value baseline stays unbiased).
@@ -29,7 +33,14 @@ from jax.flatten_util import ravel_pytree
 
 from pgrun.core.batch import Batch
 from pgrun.core.estimators import compute_advantages, discount_from_start, pg_loss, value_loss
-from pgrun.core.optimal_baseline import episode_returns, episode_scores, optimal_baseline, optimal_baseline_grad_flat
+from pgrun.core.optimal_baseline import (
+    episode_returns,
+    episode_scores,
+    init_baseline_stats,
+    optimal_baseline,
+    optimal_baseline_grad_flat,
+    running_optimal_baseline_grad,
+)
 from pgrun.core.policies import make_critic
 from pgrun.rollout.episodes import rollout_episodes
 
@@ -43,8 +54,10 @@ ESTIMATORS: dict[str, tuple[str, str]] = {
     "value_baseline": ("reward_to_go", "value"),
     "actor_critic": ("gae", "value"),
 }
-SPECIAL = ("optimal_baseline", "optimal_baseline_indep")
-ALL_ESTIMATORS = tuple(ESTIMATORS) + SPECIAL
+# the training estimator estimator=optimal_baseline (b* from running sums): name -> weight Ψ
+RUNNING: dict[str, str] = {"optimal_baseline": "reward_to_go", "reinforce_optimal_baseline": "total_return"}
+SPECIAL = ("optimal_baseline_loo", "optimal_baseline_indep")
+ALL_ESTIMATORS = tuple(ESTIMATORS) + tuple(RUNNING) + SPECIAL
 
 
 def needs_critic(name: str) -> bool:
@@ -55,10 +68,14 @@ def make_grad_fn(name: str, policy, gamma: float, gae_lambda: float = 0.95,
                  critic: Callable | None = None, b_star=None, gamma_t: bool = False) -> Callable:
     """(params, batch [T, N, ...]) -> flat ascent gradient [P] for estimator `name`.
 
-    optimal_baseline:        (1/N) Σ_i g_i (R_i - b*_{-i}), b* leave-one-out within the batch;
+    optimal_baseline_loo:    (1/N) Σ_i g_i (R_i - b*_{-i}), b* leave-one-out within the batch (what
+                             estimator=optimal_baseline was before it kept running sums);
     optimal_baseline_indep:  (1/N) Σ_i g_i (R_i - b*), b* [P] given, estimated on other batches.
+    The RUNNING estimators carry state from batch to batch: use `running_grads`.
     """
-    if name == "optimal_baseline":
+    if name in RUNNING:
+        raise ValueError(f"{name} carries its b* sums from batch to batch; evaluate it with running_grads")
+    if name == "optimal_baseline_loo":
         def grad_opt(params, batch: Batch):
             return optimal_baseline_grad_flat(episode_scores(policy, params, batch),
                                               episode_returns(batch, gamma))
@@ -114,6 +131,36 @@ def batched_grads(grad_fn: Callable, params, batches: Batch, chunk: int = 64) ->
     """grad_fn on each of the M batches -> [M, P] float64 (lax.map in chunks bounds memory)."""
     f = jax.jit(lambda b: jax.lax.map(lambda x: grad_fn(params, x), b, batch_size=chunk))
     return np.asarray(f(batches), np.float64)
+
+
+def running_grads(name: str, policy, params, warmup: Batch, batches: Batch, gamma: float,
+                  decay: float, gamma_t: bool = False) -> np.ndarray:
+    """The training estimator `name` in RUNNING on each of M batches, in order -> [M, P] float64.
+
+    Its sums (`pgrun.core.optimal_baseline.BaselineStats`) start at 0, are updated by the K
+    `warmup` batches [K, T, N, ...] (their gradients are dropped), then carried through the
+    M `batches` [M, T, N, ...]: batch m's b* comes from the warm-up batches, batches < m and
+    its own other episodes, as in training after K + m updates at a θ that does not move.
+    Given the batches before it, each row is an unbiased estimate, so the rows are
+    uncorrelated (martingale differences) though not independent. gamma_t: Ψ_t × γ^t for the
+    reward-to-go form, as in training (`discount_from_start`; total return ignores it).
+    """
+    weight = RUNNING[name]
+    P = ravel_pytree(params)[0].size
+
+    def step(stats, batch):
+        psi = compute_advantages(batch, weight, "none", gamma, 0.0).adv  # Ψ_t, 0 on padding
+        if gamma_t:
+            psi = discount_from_start(psi, batch, weight, gamma)
+        grad, stats = running_optimal_baseline_grad(policy, params, batch, psi, gamma, stats, decay)
+        return stats, ravel_pytree(grad)[0]
+
+    @jax.jit
+    def run(warm, data):
+        stats, _ = jax.lax.scan(step, init_baseline_stats(P), warm)
+        return jax.lax.scan(step, stats, data)[1]
+
+    return np.asarray(run(warmup, batches), np.float64)
 
 
 def fit_optimal_baseline(policy, params, batches: Batch, gamma: float) -> jax.Array:

@@ -29,9 +29,14 @@ from pgrun.report.claims import Claim, Section, fmt_ci
 from pgrun.train.build import build
 
 UNBIASED = ("reinforce", "reward_to_go", "baseline", "batch_mean_time", "value_baseline",
-            "reinforce_baseline", "optimal_baseline", "optimal_baseline_indep")
+            "reinforce_baseline", "optimal_baseline", "reinforce_optimal_baseline", "optimal_baseline_loo",
+            "optimal_baseline_indep")
 CHAIN_ESTIMATORS = ("reinforce", "reward_to_go", "baseline", "batch_mean_time", "value_baseline",
-                    "actor_critic", "reinforce_baseline", "optimal_baseline", "optimal_baseline_indep")
+                    "actor_critic", "reinforce_baseline", "optimal_baseline", "reinforce_optimal_baseline",
+                    "optimal_baseline_loo", "optimal_baseline_indep")
+# the optimal baselines and the batch-mean baseline with the same weights (the variance claim's pair)
+OPTIMAL_VS = {"optimal_baseline": "baseline", "reinforce_optimal_baseline": "reinforce_baseline",
+              "optimal_baseline_indep": "reinforce_baseline"}
 LABELS = {
     "reinforce": "REINFORCE, total return G(τ)",
     "reward_to_go": "reward-to-go G_t (causality)",
@@ -40,7 +45,9 @@ LABELS = {
     "value_baseline": "G_t − learned V(s_t)",
     "actor_critic": "GAE(λ) with learned V",
     "reinforce_baseline": "G(τ) − batch-mean return (LOO)",
-    "optimal_baseline": "G(τ) − b*_k, b* leave-one-out in the batch",
+    "optimal_baseline": "G_t − b*_k, b* from running sums over previous batches (estimator=optimal_baseline)",
+    "reinforce_optimal_baseline": "G(τ) − b*_k, b* from running sums over previous batches",
+    "optimal_baseline_loo": "G(τ) − b*_k, b* leave-one-out in the batch",
     "optimal_baseline_indep": "G(τ) − b*_k, b* from independent batches",
 }
 
@@ -149,7 +156,8 @@ def raw_returns(ctx) -> Section:
              f"(value_baseline uses the exact V^π(s), i.e. the notes' b(s1) = 9.5, b(s2) = 3.5); exact ∇J:", "",
              estimator_table(res, labels={"value_baseline": "R − exact V^π(s) = the notes' b(s)",
                                           "baseline": "R − batch-mean return (LOO)",
-                                          "optimal_baseline": "R − b*_k, b* leave-one-out in the batch"})]
+                                          "optimal_baseline": "R − b*_k, b* from running sums over previous "
+                                                              "batches"})]
     return Section("raw_returns", "1. Raw returns vs a state baseline (two-state bandit)",
                    "Notes 03, *Example: Raw Returns* and *Variance Reduction*: with rewards s1: (12, 7), s2: (2, 5), "
                    "the raw REINFORCE update 7∇log π(a2|s1) + 5∇log π(a2|s2) pushes the wrong action in the "
@@ -269,12 +277,14 @@ def baselines(ctx) -> Section:
             if n in est:
                 claims.append(lower_variance_claim(
                     res, n, "reward_to_go", f"{LABELS[n]} has lower variance than reward-to-go alone ({where})"))
-        for n in ("optimal_baseline", "optimal_baseline_indep"):
-            if n in est and "reinforce_baseline" in est:
+        for n, vs in OPTIMAL_VS.items():
+            if n in est and vs in est:
+                weights = "reward-to-go" if n == "optimal_baseline" else "total-return"
+                how = LABELS[n].split(", ")[1]
                 claims.append(lower_variance_claim(
-                    res, n, "reinforce_baseline",
-                    f"the per-parameter optimal baseline b*_k = E[g_k²R]/E[g_k²] (App. C), {LABELS[n].split(', ')[1]}, "
-                    f"has lower variance than the batch-mean baseline with the same total-return weights ({where})"))
+                    res, n, vs,
+                    f"the per-parameter optimal baseline b*_k = E[g_k u_k]/E[g_k²] (App. C), {how}, "
+                    f"has lower variance than the batch-mean baseline with the same {weights} weights ({where})"))
         order = sorted(est, key=lambda n: est[n]["total_variance"])
         ac = est.get("actor_critic")
         note = ""

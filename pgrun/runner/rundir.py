@@ -12,9 +12,11 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import os
 import shutil
+import typing
 
 from omegaconf import OmegaConf
 
@@ -51,10 +53,31 @@ def prepare(cfg: Config, out_dir: str) -> str:
     return out_dir
 
 
+_NO_DEFAULT = object()
+
+
+def _schema_default(dotted: str) -> typing.Any:
+    """The Config schema's default of `dotted` (e.g. `estimator.baseline_decay`), or _NO_DEFAULT."""
+    node: typing.Any = Config
+    for part in dotted.split("."):
+        if not (isinstance(node, type) and dataclasses.is_dataclass(node)):
+            return _NO_DEFAULT
+        fields = {f.name: f for f in dataclasses.fields(node)}
+        if part not in fields:
+            return _NO_DEFAULT
+        f, node = fields[part], typing.get_type_hints(node)[part]
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    return f.default_factory() if f.default_factory is not dataclasses.MISSING else _NO_DEFAULT
+
+
 def _differences(a: dict, b: dict) -> list[str]:
+    """Keys whose values differ between config a and the stored config b, except RESUMABLE ones and
+    keys that pgrun gained after b was saved (absent from b) that a leaves at their schema default."""
     fa, fb = flatten(a), flatten(b)
     keys = sorted(set(fa) | set(fb))
-    return [k for k in keys if k.split(".")[0] not in RESUMABLE and fa.get(k, "<unset>") != fb.get(k, "<unset>")]
+    return [k for k in keys if k.split(".")[0] not in RESUMABLE and fa.get(k, "<unset>") != fb.get(k, "<unset>")
+            and not (k not in fb and k in fa and fa[k] == _schema_default(k))]
 
 
 def check_resume_config(cfg: Config, stored: dict) -> None:

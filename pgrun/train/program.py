@@ -7,11 +7,12 @@ A chunk is a `lax.scan` of `log_every` iterations; the host vmaps and jits it ov
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable, NamedTuple, cast
 
 import jax
 import jax.numpy as jnp
 import optax
+from jax.flatten_util import ravel_pytree
 
 from pgrun.config.schema import Config, OptimizerConfig
 from pgrun.core.batch import Batch
@@ -24,7 +25,7 @@ from pgrun.core.estimators import (
     pg_value_and_grad,
     value_loss,
 )
-from pgrun.core.optimal_baseline import optimal_baseline_grad
+from pgrun.core.optimal_baseline import BaselineStats, init_baseline_stats, running_optimal_baseline_grad
 from pgrun.core.policies import Policy
 from pgrun.rollout.episodes import rollout_episodes
 from pgrun.train.build import Components, build
@@ -108,9 +109,10 @@ def make_train(cfg: Config, parts: Components | None = None) -> Trainer:
         critic_params = critic_init(k_v) if use_critic else {}
         hp = Hyperparams(entropy_coef=jnp.float32(est.entropy_coef), gae_lambda=jnp.float32(est.gae_lambda),
                          gamma=jnp.float32(cfg.gamma))
+        baseline = init_baseline_stats(ravel_pytree(params)[0].size) if est.baseline == "optimal" else ()
         return TrainState(params, tx.init(params), critic_params,
                           critic_tx.init(critic_params) if use_critic else {}, hp, k_run,
-                          jnp.int32(0), jnp.int32(0))
+                          jnp.int32(0), jnp.int32(0), baseline=baseline)
 
     def sample(state: TrainState) -> tuple[TrainState, Batch]:
         key, k_roll = jax.random.split(state.key)
@@ -129,9 +131,13 @@ def make_train(cfg: Config, parts: Components | None = None) -> Trainer:
         adv = normalize(advs.adv, valid) if est.normalize_advantages else advs.adv
         if est.gamma_t:  # step t's term × γ^t: unbiased for the discounted J (core.estimators)
             adv = discount_from_start(adv, batch, est.weight, hp.gamma)
-        if est.baseline == "optimal":  # (1/N) Σ_i g_i ⊙ (R_i - b*_{-i}) per parameter, plus the entropy term
+        baseline = state.baseline
+        if est.baseline == "optimal":  # (1/N) Σ_i (u_i - b ⊙ g_i), b* from running sums, plus the entropy term
             loss, aux = pg_loss(state.params, policy, batch, adv, hp.entropy_coef)  # logged surrogate
-            ascent = optimal_baseline_grad(policy, state.params, batch, hp.gamma)
+            psi = discount_from_start(advs.adv, batch, est.weight, hp.gamma) if est.gamma_t else advs.adv
+            ascent, baseline = running_optimal_baseline_grad(policy, state.params, batch, psi, hp.gamma,
+                                                             cast(BaselineStats, state.baseline),
+                                                             est.baseline_decay)
             entropy_grads = jax.grad(lambda p: pg_loss(p, policy, batch, jnp.zeros_like(adv), hp.entropy_coef)[0])(
                 state.params)
             grads = jax.tree_util.tree_map(lambda e, a: e - a, entropy_grads, ascent)
@@ -160,7 +166,7 @@ def make_train(cfg: Config, parts: Components | None = None) -> Trainer:
         if use_critic:
             finite = finite & tree_all_finite(critic_params)
         new = TrainState(params, opt_state, critic_params, critic_opt_state, hp, state.key,
-                         state.iteration + 1, state.env_steps + steps)
+                         state.iteration + 1, state.env_steps + steps, baseline=baseline)
         metrics = {
             "iteration": new.iteration, "env_steps": new.env_steps,
             "episodes": jnp.int32(n_eps),

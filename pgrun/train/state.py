@@ -7,6 +7,8 @@ from typing import Any, NamedTuple
 
 import jax
 
+from pgrun.core.optimal_baseline import BaselineStats
+
 
 class Hyperparams(NamedTuple):
     """Scalars an iteration reads from the state rather than from the program, so a vmapped
@@ -37,3 +39,5 @@ class TrainState(NamedTuple):
     iteration: jax.Array    # int32: iterations completed
     env_steps: jax.Array    # int32: valid env steps so far
     extra: ReuseState | tuple = ()  # () for the on-policy iteration
+    # estimator.baseline=optimal: decayed sums over previous batches for b* (core.optimal_baseline); ()
+    baseline: BaselineStats | tuple = ()
