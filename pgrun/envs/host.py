@@ -41,6 +41,7 @@ class HostEnv:
     observation_space: Box float32 [obs_dim], the flattened single observation.
     action_space: the env's single action space (Discrete or Box).
     max_episode_steps / solved_threshold: the spec's time limit / reward_threshold.
+    render_modes: the env's metadata["render_modes"] ("rgb_array" among them: pgrun-eval video=true).
     """
 
     def __init__(self, gym_id: str):
@@ -51,6 +52,7 @@ class HostEnv:
             raise _cannot_make(gym_id, e) from None
         self.gym_id, self.name = gym_id, GYM_PREFIX + gym_id
         self.raw_observation_space, self.action_space = env.observation_space, env.action_space
+        self.render_modes: tuple[str, ...] = tuple(env.metadata.get("render_modes") or ())
         env.close()
         self.max_episode_steps: int | None = spec.max_episode_steps
         self.solved_threshold: float | None = spec.reward_threshold
