@@ -96,3 +96,32 @@ def test_host_ctrl_c_then_resume_then_eval_with_video(tmp_path):
     assert name == "point0_seed0_greedy.gif"
     frames = [np.asarray(f.convert("RGB")) for f in ImageSequence.Iterator(Image.open(out / "videos" / name))]
     assert frames[0].shape == (400, 600, 3) and len({f.tobytes() for f in frames}) >= 2
+
+
+def test_a_vmapped_sweep_with_a_host_env_is_a_config_error():
+    """The host loop trains one run of num_seeds seeds; it used to ignore sweep.<key> silently."""
+    import pytest
+
+    from pgrun.errors import ConfigError
+    from pgrun.train.build import build
+
+    with pytest.raises(ConfigError, match=r"sweep\.optimizer\.lr.*gym:CartPole-v1.*pgrun -m"):
+        build(make_config(*HOST, "sweep.optimizer.lr=[0.01,0.1]"))
+
+
+def test_ctrl_c_in_a_terminal_stops_an_async_run_cleanly(tmp_path):
+    """A terminal's Ctrl-C signals the whole process group, async env workers included: they
+    ignore it, and the run stops after its iteration with a checkpoint (exit 130), instead of
+    crashing on a dead worker."""
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "pgrun.cli", *HOST, "num_seeds=1", "episodes_per_iteration=2",
+           "env.vectorization_mode=async", "iterations=100000", "log_every=1", "checkpoint_every=0",
+           f"hydra.run.dir={out}"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, "PYTHONPATH": ROOT}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    _wait_for_rows(out / "metrics.csv", 3, proc)
+    os.killpg(proc.pid, signal.SIGINT)  # as the terminal does: the process group
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "resume=" in err, err
+    rows = read_rows(out / "metrics.csv")
+    assert latest_step(str(out)) == int(rows[-1]["iteration"]) == len(rows)
