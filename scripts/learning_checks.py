@@ -61,18 +61,23 @@ for _est in OFFPOLICY:
     CHECKS[_est] = ([f"estimator={_est}", "env=CartPole"], "offpolicy")
 
 
-def provenance() -> str:
-    """The commit the checks ran on (with '+dirty' when the tree has changes), the date and load."""
-    import datetime
+def commit() -> str:
+    """The checkout's commit, with '+dirty' when tracked files differ from it (read at the start)."""
     import subprocess
 
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()
 
-    commit = git("rev-parse", "--short=10", "HEAD") or "unknown"
     dirty = "+dirty" if git("status", "--porcelain", "--untracked-files=no") else ""
+    return (git("rev-parse", "--short=10", "HEAD") or "unknown") + dirty
+
+
+def provenance(started_on: str) -> str:
+    """The commit the checks started on, the date, and the machine's load at the end."""
+    import datetime
+
     when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    return (f"commit {commit}{dirty}, {when}, jax {jax.__version__}, {os.cpu_count()} CPUs, "
+    return (f"commit {started_on}, {when}, jax {jax.__version__}, {os.cpu_count()} CPUs, "
             f"load average {os.getloadavg()[0]:.1f} at the end")
 
 
@@ -217,6 +222,7 @@ def main(argv: list[str]) -> int:
         print(f"unknown check {unknown[0]!r}; checks: {', '.join(CHECKS)}, offpolicy", file=sys.stderr)
         return 2
     overrides = [a for a in argv if "=" in a]
+    started_on = commit()
     enable_compilation_cache()
     results, rows = {}, []
     for name in names:
@@ -232,7 +238,7 @@ def main(argv: list[str]) -> int:
         results[name] = report(name, summary, curves, rule)
         rows.append(offpolicy_row(name, summary, curves) if rule == "offpolicy" else table_row(name, summary, curves))
     print("\n" + "  ".join(f"{k}: {'PASS' if v else 'FAIL'}" for k, v in results.items()))
-    print(f"\nMarkdown rows ({' '.join(overrides) or 'no extra overrides'}); {provenance()}:")
+    print(f"\nMarkdown rows ({' '.join(overrides) or 'no extra overrides'}); {provenance(started_on)}:")
     print("\n".join(rows))
     return 0 if all(results.values()) else 1
 
