@@ -14,6 +14,7 @@ import sys
 import time
 
 import numpy as np
+import pytest
 from helpers import make_config
 from scale_helpers import ROOT, pgrun, read_rows, without
 
@@ -100,8 +101,6 @@ def test_host_ctrl_c_then_resume_then_eval_with_video(tmp_path):
 
 def test_a_vmapped_sweep_with_a_host_env_is_a_config_error():
     """The host loop trains one run of num_seeds seeds; it used to ignore sweep.<key> silently."""
-    import pytest
-
     from pgrun.errors import ConfigError
     from pgrun.train.build import build
 
@@ -109,6 +108,7 @@ def test_a_vmapped_sweep_with_a_host_env_is_a_config_error():
         build(make_config(*HOST, "sweep.optimizer.lr=[0.01,0.1]"))
 
 
+@pytest.mark.slow  # starts forkserver workers: ~1 min on 2 loaded cores
 def test_ctrl_c_in_a_terminal_stops_an_async_run_cleanly(tmp_path):
     """A terminal's Ctrl-C signals the whole process group, async env workers included: they
     ignore it, and the run stops after its iteration with a checkpoint (exit 130), instead of
