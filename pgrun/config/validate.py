@@ -168,6 +168,11 @@ def check_env(cfg: Config, *, env_name: str, host: bool, discrete: bool, has_fea
             "valid choices: onehot_state.")
     if host:
         _choice("env.vectorization_mode", cfg.env.vectorization_mode, VECTORIZATION_MODES)
+        if cfg.sweep:
+            raise ConfigError(
+                f"sweep.{next(iter(flatten(cfg.sweep)))}: a vmapped sweep runs its points in one compiled program, "
+                f"but env={env_name} is stepped by gymnasium on the host, one run of num_seeds seeds; sweep "
+                "it as a Hydra multirun instead, e.g. pgrun -m optimizer.lr=0.001,0.01.")
     if cfg.env.max_episode_steps is None and time_limit is None:
         raise ConfigError(f"env={env_name} has no time limit in its gymnasium spec; set "
                           "env.max_episode_steps=<T> (episodes are padded to T steps).")

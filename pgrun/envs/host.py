@@ -45,6 +45,7 @@ class HostEnv:
     observation_space: Box float32 [obs_dim], the flattened single observation.
     action_space: the env's single action space (Discrete or Box).
     max_episode_steps / solved_threshold: the spec's time limit / reward_threshold.
+    render_modes: the env's metadata["render_modes"] ("rgb_array" among them: pgrun-eval video=true).
     """
 
     def __init__(self, gym_id: str):
@@ -55,6 +56,7 @@ class HostEnv:
             raise _cannot_make(gym_id, e) from None
         self.gym_id, self.name = gym_id, GYM_PREFIX + gym_id
         self.raw_observation_space, self.action_space = env.observation_space, env.action_space
+        self.render_modes: tuple[str, ...] = tuple(env.metadata.get("render_modes") or ())
         env.close()
         self.max_episode_steps: int | None = spec.max_episode_steps
         self.solved_threshold: float | None = spec.reward_threshold
@@ -98,10 +100,13 @@ class HostEnv:
         info["final_obs"]). "async" runs each copy in its own process, started by a fork server
         (forking this process itself could deadlock: JAX is multithreaded)."""
         vector_kwargs: dict[str, Any] = {"autoreset_mode": gymnasium.vector.AutoresetMode.SAME_STEP}
+        wrappers = None
         if mode == "async":
             vector_kwargs["context"] = "forkserver"
+            wrappers = [_worker_ignores_ctrl_c]
         return gymnasium.make_vec(self.gym_id, num_envs=num_envs, vectorization_mode=mode,
-                                  max_episode_steps=max_steps, vector_kwargs=vector_kwargs, **kwargs)
+                                  max_episode_steps=max_steps, vector_kwargs=vector_kwargs, wrappers=wrappers,
+                                  **kwargs)
 
     def encode_obs(self, obs, n: int) -> np.ndarray:
         """Batched raw observations of n envs (as the vector env returns them) -> float32 [n, obs_dim]."""
@@ -127,6 +132,19 @@ class HostEnv:
         assert isinstance(space, spaces.Box)  # _check_action_space: Discrete or Box
         a = np.asarray(action).reshape((len(action),) + space.shape)
         return np.clip(a, space.low, space.high).astype(space.dtype)
+
+
+def _worker_ignores_ctrl_c(env):
+    """Applied to each env where it is made, i.e. inside an async worker process: the worker
+    ignores SIGINT. Ctrl-C in a terminal signals the whole process group; the main process
+    then finishes the iteration and checkpoints (`pgrun.runner.interrupt`), which needs the
+    workers alive (gymnasium's worker would die on KeyboardInterrupt). Never in this process."""
+    import multiprocessing
+    import signal
+
+    if multiprocessing.parent_process() is not None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    return env
 
 
 @functools.lru_cache(maxsize=32)

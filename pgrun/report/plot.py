@@ -10,7 +10,8 @@ seed), so a single run with 16 vmapped seeds and a Hydra multirun of 16 single-s
 the same way, and a vmapped sweep's points are told apart by its metrics columns
 (`optimizer.lr`, ...). Replicates are grouped by the values of the `--group-by` config keys
 (dotted paths, or `point`; default: every config key that differs between replicates, except
-seeds), a swept key taking its sweep point's value.
+seeds), a swept key taking its sweep point's value. Keys that vary but are not grouped by are
+pooled within each group: pgrun-plot prints them and names them in the legend's title.
 
 Curves: per group, the mean (or the IQM, the mean of the middle 50 %) over replicates of
 column `--y` against `--x` (iteration, or env_steps with each replicate linearly
@@ -173,6 +174,31 @@ def varying_keys(runs: list[Run]) -> list[str]:
     return chosen
 
 
+def pooled_keys(runs: list[Run], keys: list[str]) -> dict[str, list]:
+    """The varying config keys (`varying_keys`) that `keys` leave unsplit: {key: its distinct
+    values} for each key whose value differs between replicates of one group, e.g. grouping a
+    sweep over optimizer.lr and gamma by optimizer.lr alone pools {"gamma": [0.9, 0.99]}."""
+    flats = {(id(r), rep): r.flat(rep) for r in runs for rep in r.columns}
+    out = {}
+    for k in varying_keys(runs):
+        if k in keys:
+            continue
+        inside: dict[tuple, set] = {}
+        for r in runs:
+            for rep in r.columns:
+                f = flats[(id(r), rep)]
+                inside.setdefault(tuple(f.get(c) for c in keys), set()).add(f.get(k))
+        if any(len(v) > 1 for v in inside.values()):
+            values = {json.dumps(r.value(rep, k), sort_keys=True): r.value(rep, k) for r in runs for rep in r.columns}
+            out[k] = [values[v] for v in sorted(values, key=lambda v: (math.isnan(_num(v)), np.nan_to_num(_num(v)), v))]
+    return out
+
+
+def pooled_note(pooled: dict[str, list]) -> str:
+    """'gamma ∈ {0.9, 0.99}; estimator.name ∈ {...}' ('' when nothing is pooled)."""
+    return "; ".join(f"{k} ∈ {{{', '.join(map(str, v))}}}" for k, v in pooled.items())
+
+
 def group_runs(runs: list[Run], keys: list[str]) -> dict[str, list[tuple[Run, Replicate]]]:
     """label -> replicates (run, (point, seed)), label = "k1=v1, k2=v2" (insertion-ordered)."""
     groups: dict[str, list] = {}
@@ -235,13 +261,15 @@ def markdown_table(rows: list[dict]) -> str:
 
 def plot_curves(groups, out_dir: str, x: str = "iteration", y: str = "return_mean", stat: str = "mean",
                 smooth: int = 1, n_boot: int = N_BOOT, title: str | None = None, threshold: float | None = None,
-                formats=("png", "svg"), name: str = "learning_curves") -> list[str]:
-    """One line per group (stat over replicates) with its 95 % bootstrap band."""
+                formats=("png", "svg"), name: str = "learning_curves", legend_title: str | None = None) -> list[str]:
+    """One line per group (stat over replicates) with its 95 % bootstrap band; the legend (titled
+    `legend_title`, e.g. what each group pools) outside the axes, right of them, so that it
+    covers no curve however many groups there are."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, ax = plt.subplots(figsize=(9, 4.5))
     for i, (label, reps) in enumerate(groups.items()):
         xs, Y = curve_matrix(reps, x, y, smooth)
         centre = STATS[stat](Y, axis=0)
@@ -255,14 +283,15 @@ def plot_curves(groups, out_dir: str, x: str = "iteration", y: str = "return_mea
     ax.set_ylabel(f"{y} ({stat} over seeds, 95% bootstrap CI)")
     if title:
         ax.set_title(title)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, title=legend_title, title_fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0),
+              borderaxespad=0.0)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     os.makedirs(out_dir, exist_ok=True)
     paths = []
     for ext in formats:
         p = os.path.join(out_dir, f"{name}.{ext}")
-        fig.savefig(p, dpi=120)
+        fig.savefig(p, dpi=120, bbox_inches="tight")  # the legend outside the axes is kept whole
         paths.append(p)
     plt.close(fig)
     return paths
@@ -292,12 +321,14 @@ def plot_runs(paths, out_dir: str | None = None, group_by=None, x: str = "iterat
                     raise KeyError(f"column {c!r} not in {r.path}/metrics.csv; columns: {', '.join(cols)}")
     keys = list(group_by) if group_by else varying_keys(runs)
     groups = group_runs(runs, keys)
+    pooled = pooled_keys(runs, keys)
     out_dir = out_dir or os.path.join(str(paths[0]) if os.path.isdir(paths[0]) else ".", "plots")
-    figs = plot_curves(groups, out_dir, x, y, stat, smooth, n_boot, title, formats=formats)
+    figs = plot_curves(groups, out_dir, x, y, stat, smooth, n_boot, title, formats=formats,
+                       legend_title=f"pooled in each group: {pooled_note(pooled)}" if pooled else None)
     rows = final_scores(groups, y, last_k, n_boot)
     tables = write_scores(rows, out_dir)
     return {"runs": len(runs), "group_by": keys, "groups": {k: len(v) for k, v in groups.items()},
-            "scores": rows, "files": figs + tables}
+            "pooled": pooled, "scores": rows, "files": figs + tables}
 
 
 def main(argv=None) -> None:
@@ -306,7 +337,8 @@ def main(argv=None) -> None:
     p.add_argument("paths", nargs="+", help="run dirs, multirun dirs, or metrics.csv files")
     p.add_argument("--group-by", nargs="+", default=None, metavar="KEY",
                    help="config keys to group by (dotted, e.g. estimator.name optimizer.lr); "
-                        "default: the keys that differ between runs")
+                        "default: every key that differs between runs, each swept key included; "
+                        "keys left out are pooled within the groups (printed, and named in the legend)")
     p.add_argument("--x", default="iteration", help="x column: iteration (default) or env_steps")
     p.add_argument("--y", default="return_mean", help="metrics.csv column to plot (default return_mean)")
     p.add_argument("--stat", choices=sorted(STATS), default="mean", help="mean (default) or iqm over seeds")
@@ -324,6 +356,9 @@ def main(argv=None) -> None:
         print(f"pgrun-plot: {e.args[0] if e.args else e}", file=sys.stderr)
         sys.exit(2)
     print(f"{res['runs']} run(s), grouped by {res['group_by'] or '(nothing)'}")
+    if res["pooled"]:
+        print(f"pooled in each group (n counts them all): {pooled_note(res['pooled'])}; add "
+              f"{' '.join(res['pooled'])} to --group-by to separate them")
     print(markdown_table(res["scores"]))
     print("wrote " + ", ".join(res["files"]))
 

@@ -115,5 +115,27 @@ class HostSampler:
                 break
         return buf
 
+    def rng_state(self) -> list[dict]:
+        """Each copy's NumPy Generator state (`env.np_random`, JSON-ready; PCG64 for gymnasium's envs).
+
+        Together with the seeds' JAX keys this is all the randomness the next iteration reads:
+        `collect` resets every copy first, so no episode and no other env state carries over
+        from one iteration to the next (for envs that keep nothing across `reset`, as
+        gymnasium's own)."""
+        return [g.bit_generator.state for g in self.vec.get_attr("np_random")]
+
+    def set_rng_state(self, states: list[dict]) -> None:
+        """Continue from `rng_state()`'s output (a resumed run): the next `collect` resets every
+        copy with its restored generator instead of reseeding it from the run seeds."""
+        if len(states) != self.N:
+            raise ValueError(f"{len(states)} generator states for {self.N} env copies")
+        gens = []
+        for st in states:
+            g = np.random.Generator(getattr(np.random, st["bit_generator"])())
+            g.bit_generator.state = st
+            gens.append(g)
+        self.vec.set_attr("np_random", gens)
+        self._reset_seeds = None
+
     def close(self) -> None:
         self.vec.close()

@@ -6,6 +6,8 @@ greedy one (dist.mode()), all in one jit(vmap) program, and writes `<run dir>/ev
 per run and per point, the mean / std of the undiscounted return and the mean length.
 `video=true` also renders one episode of the first `video_seeds` seeds of every point to
 `<run dir>/videos/point<p>_seed<s>_<policy>.<gif|mp4>` (see pgrun/runner/video.py).
+`env=gym:<id>` runs are evaluated on the gymnasium env, stepped on the host like in training
+(`play_host`), and filmed with its own rgb_array renderer.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from pgrun.config.validate import validate_eval
 from pgrun.errors import EXIT_CONFIG, ConfigError
 from pgrun.runner.checkpoint import latest_step, read_meta, restore
 from pgrun.runner.metrics import confidence_interval, write_json
+from pgrun.train.build import is_host_env
 from pgrun.train.program import make_train
 from pgrun.train.sweep import init_runs, make_layout
 
@@ -79,6 +82,29 @@ def play(trainer, params, key, episodes: int) -> dict[str, np.ndarray]:
     return jax.device_get(jax.jit(jax.vmap(one))(params, jax.random.split(key, runs)))
 
 
+def play_host(trainer, params, seed: int, episodes: int, mode: str) -> dict[str, np.ndarray]:
+    """`play` for env=gym:<id>: returns and lengths [R, episodes] of every run, stochastic and
+    greedy, from the gymnasium vector env (`HostSampler`, R·episodes copies). Run r's copies
+    are reset with seeds derived from (seed, r), the same for both policies, and its actions
+    use the r-th key of split(PRNGKey(seed), R), as `play` does."""
+    from pgrun.rollout.host import HostSampler
+
+    runs = jax.tree_util.tree_leaves(params)[0].shape[0]
+    keys = jax.random.split(jax.random.PRNGKey(seed), runs)
+    run_seeds = [int(np.random.SeedSequence([seed, r]).generate_state(1)[0]) for r in range(runs)]
+    out: dict[str, np.ndarray] = {}
+    for name, pol in (("stochastic", trainer.policy), ("greedy", greedy(trainer.policy))):
+        sampler = HostSampler(trainer.env, pol, run_seeds, episodes, trainer.max_steps,
+                              dict(trainer.env_params), mode)
+        try:
+            b = sampler.collect(params, keys)  # [R, T, episodes]
+        finally:
+            sampler.close()
+        out[name + "_return"] = np.asarray(b.reward).sum(axis=1)
+        out[name + "_length"] = np.asarray(b.valid).sum(axis=1)
+    return out
+
+
 def _figures(returns: np.ndarray, lengths: np.ndarray) -> dict:
     return {"return_mean": float(returns.mean()), "return_std": float(returns.std()),
             "length_mean": float(lengths.mean())}
@@ -92,7 +118,10 @@ def evaluate(run_dir: str, ec: EvalConfig) -> dict:
         from pgrun.runner.video import check_renderable
 
         check_renderable(trainer.env)
-    out = play(trainer, state.params, jax.random.PRNGKey(ec.seed), ec.episodes)
+    if is_host_env(cfg):
+        out = play_host(trainer, state.params, ec.seed, ec.episodes, cfg.env.vectorization_mode)
+    else:
+        out = play(trainer, state.params, jax.random.PRNGKey(ec.seed), ec.episodes)
     runs, points = [], []
     for r, (p, s) in enumerate(zip(layout.run_points, layout.run_seeds)):
         runs.append({"point": p, "seed": s, **layout.points[p], **{
@@ -109,23 +138,30 @@ def evaluate(run_dir: str, ec: EvalConfig) -> dict:
               "env": cfg.env.name, "max_episode_steps": trainer.max_steps, "episodes": ec.episodes,
               "seed": ec.seed, "points": points, "runs": runs}
     if ec.video:
-        result["videos"] = render_videos(run_dir, ec, layout, trainer, state)
+        result["videos"] = render_videos(run_dir, ec, layout, trainer, state, is_host_env(cfg))
     write_json(os.path.join(run_dir, "eval.json"), result)
     return result
 
 
-def render_videos(run_dir, ec: EvalConfig, layout, trainer, state) -> list[str]:
-    from pgrun.runner.video import make_recorder, render_frames, write_video
+def render_videos(run_dir, ec: EvalConfig, layout, trainer, state, host: bool = False) -> list[str]:
+    from pgrun.runner.video import make_host_recorder, make_recorder, render_frames, write_video
 
-    record = make_recorder(trainer.env, trainer.env_params, trainer.policy, trainer.max_steps,
-                           ec.video_policy == "greedy")
+    if host:  # env=gym:<id>: gymnasium plays and draws the episode
+        policy = greedy(trainer.policy) if ec.video_policy == "greedy" else trainer.policy
+        record_host = make_host_recorder(trainer.env, dict(trainer.env_params), policy, trainer.max_steps)
+    else:
+        record = make_recorder(trainer.env, trainer.env_params, trainer.policy, trainer.max_steps,
+                               ec.video_policy == "greedy")
     paths = []
     for r, (p, s) in enumerate(zip(layout.run_points, layout.run_seeds)):
         if s not in layout.seeds[: ec.video_seeds]:
             continue
         params = jax.tree_util.tree_map(lambda x, r=r: x[r], state.params)
-        episode = record(params, jax.random.fold_in(jax.random.PRNGKey(ec.seed), r))
-        frames = render_frames(trainer.env, trainer.env_params, episode)
+        key = jax.random.fold_in(jax.random.PRNGKey(ec.seed), r)
+        if host:
+            frames = record_host(params, key, int(np.random.SeedSequence([ec.seed, r]).generate_state(1)[0]))
+        else:
+            frames = render_frames(trainer.env, trainer.env_params, record(params, key))
         name = f"point{p}_seed{s}_{ec.video_policy}.{ec.video_format}"
         paths.append(write_video(frames, os.path.join(run_dir, "videos", name), ec.fps))
     return paths

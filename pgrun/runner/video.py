@@ -6,6 +6,7 @@ The episode is played by the pure-JAX env (`make_recorder`, one `lax.scan`) and 
   step (Pendulum's `last_u` from the action, for its torque arrow);
 - the Particle envs with matplotlib (Agg): the box, the goal disc, the path so far.
 Other envs (Bandit, Chain) have nothing to draw: `render_frames` raises ConfigError.
+`env=gym:<id>` runs are played and drawn by the gymnasium env itself (`make_host_recorder`).
 """
 
 from __future__ import annotations
@@ -58,12 +59,49 @@ def make_recorder(env, env_params, policy, max_steps: int, greedy: bool):
     return record
 
 
+def make_host_recorder(env, kwargs: dict, policy, max_steps: int):
+    """(params, key, seed) -> RGB frames [H, W, 3] uint8 of one episode of π_params, for
+    `env=gym:<id>` (a `HostEnv`): the gymnasium env itself, made with render_mode="rgb_array"
+    and time limit max_steps, reset with `seed` and stepped on the host; step t's action is
+    sampled with fold_in(key, t), as in training (pass a greedy policy for the mode)."""
+    from pgrun.rollout.host import make_sample_actions
+
+    act = make_sample_actions(policy)
+
+    def record(params, key, seed: int) -> list[np.ndarray]:
+        os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # headless pygame
+        os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+        import gymnasium
+
+        one = jax.tree_util.tree_map(lambda x: x[None], params)  # a seed axis of 1
+        genv = gymnasium.make(env.gym_id, render_mode="rgb_array", max_episode_steps=max_steps, **kwargs)
+        try:
+            raw, _ = genv.reset(seed=seed)
+            frames = [np.asarray(genv.render(), np.uint8)]
+            for t in range(max_steps):
+                a, _ = jax.device_get(act(one, env.encode_single(raw)[None, None], key[None], np.int32(t)))
+                raw, _, term, trunc, _ = genv.step(env.env_action(np.asarray(a)[0])[0])
+                frames.append(np.asarray(genv.render(), np.uint8))
+                if term or trunc:
+                    break
+        finally:
+            genv.close()
+        return frames
+
+    return record
+
+
 def check_renderable(env) -> None:
-    """ConfigError unless `render_frames` can draw env."""
-    if env.name.startswith("Particle") or env.gym_id is not None:
-        return
+    """ConfigError unless `render_frames` (or, for env=gym:<id>, `make_host_recorder`) can draw env."""
     from pgrun.errors import ConfigError
 
+    if hasattr(env, "render_modes"):  # a HostEnv: gymnasium renders it, if it can
+        if "rgb_array" in env.render_modes:
+            return
+        raise ConfigError(f"video=true: env={env.name} does not render rgb_array frames (its render modes: "
+                          f"{', '.join(env.render_modes) or 'none'}); evaluate it without video=true.")
+    if env.name.startswith("Particle") or env.gym_id is not None:
+        return
     raise ConfigError(f"video=true: env={env.name} has no renderer; videos exist for the classic-control "
                       "envs (CartPole, Acrobot, MountainCar, MountainCarContinuous, Pendulum) and Particle.")
 

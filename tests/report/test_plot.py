@@ -151,3 +151,38 @@ def test_bootstrap_ci_and_iqm():
     assert np.allclose(lo, 1.0) and np.allclose(hi, 1.0)
     lo, hi = plot.bootstrap_ci(np.ones((1, 3)))
     assert np.all(np.isnan(lo))
+
+
+def test_sweep_grouped_by_every_swept_key_by_default(sweep, tmp_path):
+    res = plot.plot_runs([str(sweep)], out_dir=str(tmp_path), n_boot=100, formats=("png",))
+    assert res["group_by"] == ["gamma", "optimizer.lr"] and res["pooled"] == {}
+    assert res["groups"] == {f"gamma={g}, optimizer.lr={lr}": 3 for g in (0.9, 0.99) for lr in (0.01, 0.3)}
+
+
+def test_grouping_by_fewer_keys_says_what_is_pooled_and_the_legend_is_outside(sweep, tmp_path, capsys,
+                                                                              monkeypatch):
+    """A sweep over optimizer.lr x gamma grouped by optimizer.lr alone pools the two gammas in each
+    group (n = 6 = 2 gammas x 3 seeds): the command says so, the legend's title says so, and the
+    legend lies outside the axes (so it covers no band)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figures = []
+    real_close = plt.close
+    monkeypatch.setattr(plt, "close", lambda fig=None: figures.append(fig))  # keep pgrun-plot's figure
+    plot.main([str(sweep), "--group-by", "optimizer.lr", "--out", str(tmp_path), "--n-boot", "100",
+               "--formats", "png"])
+    out = capsys.readouterr().out
+    assert "pooled in each group" in out and "gamma ∈ {0.9, 0.99}" in out and "optimizer.lr=0.01 | 6 |" in out
+    assert "add gamma to --group-by" in out
+    (fig,) = figures
+    (ax,) = fig.axes
+    legend = ax.get_legend()
+    assert "gamma ∈ {0.9, 0.99}" in legend.get_title().get_text()
+    assert [t.get_text() for t in legend.get_texts()] == ["optimizer.lr=0.01 (n=6)", "optimizer.lr=0.3 (n=6)"]
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    box, axes_box = legend.get_window_extent(renderer), ax.get_window_extent(renderer)
+    assert not box.overlaps(axes_box) and box.x0 >= axes_box.x1
+    real_close(fig)
