@@ -54,16 +54,19 @@ def test_gamma_t_makes_reward_to_go_and_baseline_unbiased_for_the_discounted_obj
     assert np.linalg.norm(bias) > 0.2 * np.linalg.norm(exact)  # the exact bias of the plain form is large
     u = bias / np.linalg.norm(bias)
     argv = [*CHAIN, "diagnose.batches=256", "diagnose.bootstrap=0", "diagnose.plot=false", "diagnose.seed=0"]
-    on = run_from_overrides([*argv, "estimator.gamma_t=true", "diagnose.estimators=[reward_to_go,baseline,reinforce]",
-                             f"diagnose.out_dir={tmp_path / 'on'}"])
-    off = run_from_overrides([*argv, "diagnose.estimators=[reward_to_go,reinforce]", f"diagnose.out_dir={tmp_path}"])
+    argv.append("diagnose.baseline_warmup=16")  # optimal_baseline's running b* sums
+    on = run_from_overrides([*argv, "estimator.gamma_t=true", f"diagnose.out_dir={tmp_path / 'on'}",
+                             "diagnose.estimators=[reward_to_go,baseline,reinforce,optimal_baseline]"])
+    off = run_from_overrides([*argv, "diagnose.estimators=[reward_to_go,reinforce,optimal_baseline]",
+                              f"diagnose.out_dir={tmp_path}"])
     assert on["gamma_t"] is True and off["gamma_t"] is False
     np.testing.assert_array_equal(on["reference"]["gradient"], exact)
-    for name in ("reward_to_go", "baseline"):
+    for name in ("reward_to_go", "baseline", "optimal_baseline"):
         assert abs(_z(on["_samples"][name], exact, u)) < 3.5, name
-    plain = off["_samples"]["reward_to_go"]
-    assert _z(plain, exact, u) > 4.0           # detected biased for ∇J ...
-    assert abs(_z(plain, plain_mean, u)) < 3.5  # ... and consistent with its own exact mean
+    for name in ("reward_to_go", "optimal_baseline"):  # b* adds zero in expectation: same mean as G_t alone
+        plain = off["_samples"][name]
+        assert _z(plain, exact, u) > 4.0, name           # detected biased for ∇J ...
+        assert abs(_z(plain, plain_mean, u)) < 3.5, name  # ... and consistent with its own exact mean
     np.testing.assert_array_equal(on["_samples"]["reinforce"], off["_samples"]["reinforce"])  # G(τ): no γ^t
 
 
