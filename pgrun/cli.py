@@ -19,6 +19,20 @@ CONFIG_DIR = config_dir()
 register_configs()
 
 
+def register_plugins() -> None:
+    """pgrun's own Hydra plugin (the `ray` launcher, hydra_plugins/pgrun_ray_launcher), registered by
+    hand: Hydra finds plugins by listing the `hydra_plugins` namespace, which an editable install's
+    import hook does not list. The module imports Ray only when a sweep launches."""
+    from hydra.core.plugins import Plugins
+
+    from hydra_plugins.pgrun_ray_launcher.ray_launcher import RayLauncher
+
+    Plugins.instance().register(RayLauncher)
+
+
+register_plugins()
+
+
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")
 def _main(cfg: DictConfig) -> float | None:
     # imported here, not at the top: `pgrun --help` and bad command lines stay quick
