@@ -210,17 +210,20 @@ def parse_args(argv: list[str]) -> Options:
 
 def trial_config(opts: Options, values: dict[str, Any]):
     """The loaded Config of one trial: the fixed overrides, then the suggested values."""
-    searched = [f"{k}={fmt(v)}" for k, v in values.items()]
+    searched = [f"{'+' if k == 'experiment' else ''}{k}={fmt(v)}" for k, v in values.items()]
     return load(compose([*opts.overrides, *searched])), searched
 
 
 def check_space(opts: Options) -> None:
     """Load the config at every choice and at both ends of every range, before any trial runs."""
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
     for p in opts.params:
         for v in p.extremes():
             try:
                 trial_config(opts, {p.key: v})
-            except ConfigError as e:
+            except (ConfigError, HydraException, OmegaConfBaseException) as e:
                 raise TuneError(f"tune.params.{p.key}: the value {fmt(v)} makes a config that cannot run: {e}") \
                     from None
 
