@@ -25,8 +25,10 @@ def register_plugins() -> None:
     import hook does not list. The module imports Ray only when a sweep launches."""
     from hydra.core.plugins import Plugins
 
-    from hydra_plugins.pgrun_ray_launcher.ray_launcher import RayLauncher
-
+    try:
+        from hydra_plugins.pgrun_ray_launcher.ray_launcher import RayLauncher
+    except ImportError:  # an editable install made before the plugin existed: reinstall for hydra/launcher=ray
+        return
     Plugins.instance().register(RayLauncher)
 
 
