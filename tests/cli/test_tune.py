@@ -9,12 +9,11 @@ import subprocess
 import sys
 
 import numpy as np
+import optuna  # the `tune` extra, which `.[test]` installs: these tests do not skip without it
 import pytest
 from helpers import ROOT
 
 from pgrun.tune import Param, TuneError, fmt, iqm, parse_args, parse_param, trial_config
-
-optuna = pytest.importorskip("optuna")  # the `tune` extra; `.[test]` installs it
 
 TINY = ["env=CartPole", "policy=softmax_linear", "iterations=2", "log_every=1", "num_seeds=2",
         "episodes_per_iteration=2", "env.max_episode_steps=30", "progress=false"]
