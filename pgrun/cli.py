@@ -94,6 +94,22 @@ def _interrupted_message(run_dir: str, sigterm: bool) -> str:
             f"(continue with resume={run_dir})")
 
 
+def register_plugins() -> None:
+    """pgrun's own Hydra plugin (the `ray` launcher, hydra_plugins/pgrun_ray_launcher), registered by
+    hand: Hydra finds plugins by listing the `hydra_plugins` namespace, which an editable install's
+    import hook does not list. The module imports Ray only when a sweep launches."""
+    from hydra.core.plugins import Plugins
+
+    try:
+        from hydra_plugins.pgrun_ray_launcher.ray_launcher import RayLauncher
+    except ImportError:  # an editable install made before the plugin existed: reinstall for hydra/launcher=ray
+        return
+    Plugins.instance().register(RayLauncher)
+
+
+register_plugins()
+
+
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")
 def _main(cfg: DictConfig) -> float | None:
     # imported here, not at the top: `pgrun --help` and bad command lines stay quick
@@ -234,6 +250,7 @@ def _split(args: list[str]) -> tuple[list[str], bool, str | None, str] | None:
 def _check_plugin(what: str, target: str, instead: str) -> None:
     """MissingExtra when the module of a launcher's / sweeper's `_target_` cannot be imported."""
     import importlib
+    import importlib.util
 
     module = target.rpartition(".")[0]
     try:
@@ -247,6 +264,8 @@ def _check_plugin(what: str, target: str, instead: str) -> None:
             raise ConfigError(f"{what} needs the Python package {missing}, which is not installed: pip install "
                               f"{top.replace('_', '-')} (the plugin class is {target}); or {instead}.") from None
         raise MissingExtra.needs(what, hit[1], hit[0], instead) from None
+    if module.startswith("hydra_plugins.pgrun_ray_launcher") and importlib.util.find_spec("ray") is None:
+        raise MissingExtra.needs(what, "Ray", "ray", instead)  # pgrun's plugin imports Ray only at launch
 
 
 def _job_overrides(overrides: list[str], multirun: bool) -> list[list[str]]:

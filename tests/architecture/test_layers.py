@@ -15,9 +15,11 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[2] / "pgrun"
 
 # bottom first, each layer one or more module prefixes; a module may import its own layer and
-# the ones listed before it (pgrun.diagnose: `python -m pgrun.diagnose`, the lab's old path)
+# the ones listed before it (pgrun.diagnose: `python -m pgrun.diagnose`, the lab's old path; pgrun.tune:
+# `pgrun-tune`, a command line beside cli.py)
 LAYERS = [("pgrun.errors",), ("pgrun.core",), ("pgrun.envs",), ("pgrun.config",), ("pgrun.rollout",),
-          ("pgrun.train",), ("pgrun.runner",), ("pgrun.lab", "pgrun.diagnose"), ("pgrun.report",), ("pgrun.cli",)]
+          ("pgrun.train",), ("pgrun.runner",), ("pgrun.lab", "pgrun.diagnose"), ("pgrun.report",),
+          ("pgrun.cli", "pgrun.tune")]
 
 
 def module_name(path: Path, package: Path = PACKAGE) -> str:
@@ -172,7 +174,7 @@ def test_import_graph_reads_function_level_and_relative_imports(tmp_path):
 
 
 @pytest.mark.parametrize("module, layer", [("pgrun.errors", 0), ("pgrun.core.returns", 1), ("pgrun.cli", 9),
-                                           ("pgrun.report.plot", 8), ("pgrun.diagnose", 7), ("pgrun", None),
-                                           ("pgrun.corex", None)])
+                                           ("pgrun.tune", 9), ("pgrun.report.plot", 8), ("pgrun.diagnose", 7),
+                                           ("pgrun", None), ("pgrun.corex", None)])
 def test_layer_of(module, layer):
     assert layer_of(module) == layer

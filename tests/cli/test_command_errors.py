@@ -89,6 +89,8 @@ def test_a_misspelt_group_option_on_the_command_line_exits_2(tmp_path):
 EXTRAS = [
     pytest.param(["-m", "hydra/launcher=joblib", "seed=0,1", *TINY], ("hydra_plugins.hydra_joblib_launcher",),
                  ["hydra/launcher=joblib", "hydra-joblib-launcher", "pip install 'pgrun[launchers]'"], id="joblib"),
+    pytest.param(["-m", "hydra/launcher=ray", "seed=0,1", *TINY], ("ray",),
+                 ["hydra/launcher=ray", "Ray", "pip install 'pgrun[ray]'"], id="ray"),
     pytest.param(["logger.tensorboard=true", *TINY], ("tensorboard",),
                  ["logger.tensorboard=true", "pip install 'pgrun[tensorboard]'", "logger.tensorboard=false"],
                  id="tensorboard"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import signal
@@ -17,6 +18,7 @@ from scale_helpers import ROOT, composed, config, pgrun, read_rows, without
 from pgrun.errors import ConfigError
 from pgrun.runner.checkpoint import latest_step, read_meta
 from pgrun.runner.loop import run
+from pgrun.runner.metrics import versions
 from pgrun.runner.rundir import RunDirExists
 
 # a critic (its params and optimizer state must survive too) and a two-point sweep
@@ -171,7 +173,6 @@ def test_sigint_or_sigterm_flushes_checkpoints_and_exits(tmp_path, sig, code):
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == code and "resume=" in err, err
     rows = _check_whole(out / "metrics.csv", 20, 2)
-    import json
 
     summary = json.load(open(out / "summary.json"))
     assert summary["status"] == "interrupted" and summary["iterations"] == int(rows[-1]["iteration"])
@@ -194,4 +195,15 @@ def test_a_checkpoint_from_before_the_typed_state_resumes_exactly(tmp_path):
     run(make_config(*OLD_ARGS, "iterations=6"), straight)
     a, b = read_rows(os.path.join(straight, "metrics.csv")), read_rows(os.path.join(cut, "metrics.csv"))
     assert resumed["resumed_from"] == 4 and len(a) == 6 * 2
-    assert without(a, "wall_s") == without(b, "wall_s")
+    recorded = json.load(open(os.path.join(OLD_RUN, "summary.json")))["versions"]
+    if all(recorded[k] == versions()[k] for k in ("jax", "jaxlib")):
+        assert without(a, "wall_s") == without(b, "wall_s")
+    else:  # another XLA rounds some float reductions differently (value_loss 20.903162 vs 20.903164):
+        # the same rows to float32 rounding, the counts exactly
+        assert [list(r) for r in a] == [list(r) for r in b]
+        for ra, rb in zip(without(a, "wall_s"), without(b, "wall_s")):
+            for k in ra:
+                if ra[k] in ("", "nan") or rb[k] in ("", "nan") or k in ("iteration", "seed", "env_steps", "episodes"):
+                    assert ra[k] == rb[k], (k, ra, rb)
+                else:
+                    assert float(ra[k]) == pytest.approx(float(rb[k]), rel=1e-4, abs=1e-5), (k, ra, rb)
