@@ -14,8 +14,10 @@ import importlib.util
 import math
 from typing import Any, Callable
 
+from pgrun.config.group import SEQUENCE_POLICIES, validate_group, validate_tokens
 from pgrun.config.schema import Config, EvalConfig
 from pgrun.core.estimators import BASELINES, WEIGHTS, needs_critic
+from pgrun.core.group import GROUP_BASELINES
 from pgrun.core.offpolicy import CONSTRAINTS, CORRECTIONS, ROLLOUTS, minibatch_unit
 from pgrun.core.policies import ACTIVATIONS, FEATURE_MAPS
 from pgrun.envs.host import GYM_PREFIX
@@ -25,7 +27,7 @@ VIDEO_FORMATS = ("gif", "mp4")
 VIDEO_POLICIES = ("greedy", "stochastic")
 OPTIMIZERS = ("adam", "sgd")
 SCHEDULES = ("constant", "linear", "cosine")
-POLICIES = ("softmax_linear", "gaussian_linear", "mlp")
+POLICIES = ("softmax_linear", "gaussian_linear", "mlp", *SEQUENCE_POLICIES)
 VECTORIZATION_MODES = ("sync", "async")  # env=gym: gymnasium vector env
 
 
@@ -80,7 +82,7 @@ def validate(cfg: Config) -> None:
     _choice("policy.activation", cfg.policy.activation, tuple(ACTIVATIONS))
     _choice("policy.features", cfg.policy.features, FEATURE_MAPS)
     _choice("estimator.weight", cfg.estimator.weight, WEIGHTS)
-    _choice("estimator.baseline", cfg.estimator.baseline, BASELINES)
+    _choice("estimator.baseline", cfg.estimator.baseline, BASELINES + GROUP_BASELINES)
     if cfg.estimator.baseline == "optimal" and cfg.estimator.weight != "total_return":
         raise ConfigError(
             f"estimator.baseline=optimal (b* per parameter on the episode score, notes 03 App. C) needs "
@@ -110,6 +112,8 @@ def validate(cfg: Config) -> None:
     if cfg.env.max_episode_steps is not None and cfg.env.max_episode_steps < 1:
         raise ConfigError(f"env.max_episode_steps={cfg.env.max_episode_steps} must be >= 1 or null.")
     _validate_offpolicy(cfg)
+    validate_group(cfg)
+    validate_tokens(cfg)
     _validate_run_options(cfg)
     if cfg.env.name in (GYM_PREFIX, GYM_PREFIX + "None"):  # env=gym without env.id
         raise ConfigError("env=gym needs a gymnasium id: env=gym:<id> (or env=gym env.id=<id>), "
