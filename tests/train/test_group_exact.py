@@ -10,7 +10,10 @@ Statistics (stated tolerances): m_j, s_j the mean and standard error of coordina
 K draws. "Unbiased for c·∇J": |m_j - c ∂_jJ| ≤ 4.5 s_j + 1e-6 for all 18 j (family-wise false
 alarm ≈ 18 · 7e-6). The fitted scale ĉ = Σ w m g / Σ w g² (w = 1/s², g = ∇J), its standard
 error 1/sqrt(Σ w g²); the misfit χ² = Σ ((m - ĉ g)/s)² is ≈ 17 ± 6 for an estimator whose
-mean is a multiple of ∇J; "the direction is biased" means χ² > 100.
+mean is a multiple of ∇J (coordinates of a softmax row are correlated, so it spreads wider; 37
+was seen); "the direction is biased" means χ² > 200 (GRPO's variants gave 340 to 2900 at K = 5000).
+Runtime is mostly compilation: ~15 s per estimator on a loaded 2-core CPU, so only RLOO and the
+group mean run in the fast suite.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from tests.helpers import make_config
 TINY = ["env=Tokens", "env.task=copy", "env.prompt_len=1", "env.vocab=2", "env.horizon=2",
         "policy=tabular_prefix", "+env.params.token_reward=0.5", "gamma=1.0", "num_seeds=1",
         "episodes_per_iteration=8", "estimator.group_size=4"]
-K = 20000
+K = 8000
 
 
 def _draws(*overrides: str):
@@ -87,6 +90,7 @@ def test_group_mean_scales_the_gradient_by_g_minus_1_over_g():
     assert np.all(np.abs(m - 0.75 * grad) <= 4.5 * s + 1e-6)
 
 
+@pytest.mark.slow
 def test_dr_grpo_is_a_multiple_of_the_gradient():
     # group mean, no std, token sum / C (C = H = 2): E = (G-1)/G · ∇J / C
     g, grad, _, _ = _draws("estimator=dr_grpo", "estimator.correction=none")
@@ -94,9 +98,10 @@ def test_dr_grpo_is_a_multiple_of_the_gradient():
     assert np.all(np.abs(m - 0.375 * grad) <= 4.5 * s + 1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("change", [["estimator.adv_scale=none"], ["estimator.loss_agg=seq_sum"], []],
                          ids=["length_norm_only", "std_only", "grpo"])
 def test_grpo_normalisations_bias_the_direction(change):
     g, grad, _, _ = _draws("estimator=grpo", "estimator.correction=none", *change)
     m, s, c, se_c, chi2 = _fit(g, grad)
-    assert chi2 > 100, (chi2, c)
+    assert chi2 > 200, (chi2, c)
