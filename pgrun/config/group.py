@@ -78,6 +78,13 @@ def validate_group(cfg: Config) -> None:
     _choice("estimator.kl_estimator", est.kl_estimator, KL_ESTIMATORS)
     if est.group_size < 1:
         raise ConfigError(f"estimator.group_size={est.group_size} must be an integer >= 1.")
+    swept = set((cfg.sweep or {}).get("estimator") or {}) & {"kl_coef", "clip_eps_high"}
+    if swept and not uses_group(est):
+        raise ConfigError(f"sweep.estimator.{sorted(swept)[0]}: estimator={est.name} is not a group estimator, so "
+                          "it has no effect; sweep it with estimator=rloo|grpo|dr_grpo|dapo|gspo|reinforce_pp.")
+    if "clip_eps_high" in swept and est.correction != "clip":
+        raise ConfigError(f"sweep.estimator.clip_eps_high: estimator={est.name} (correction={est.correction}) clips "
+                          "no ratio, so it has no effect; set estimator.correction=clip (e.g. estimator=dapo).")
     if not uses_group(est):
         return
     G, N = est.group_size, cfg.episodes_per_iteration

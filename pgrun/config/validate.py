@@ -53,6 +53,8 @@ SWEEP_RULES: dict[str, tuple[Callable[[float], bool], str]] = {
     "estimator.entropy_coef": (math.isfinite, "finite"),
     "estimator.critic_lr": (_positive, "> 0"),
     "estimator.kl_beta": (_nonneg, ">= 0"),
+    "estimator.kl_coef": (_nonneg, ">= 0"),  # group estimators (pgrun.train.group): β of the KL to π_ref
+    "estimator.clip_eps_high": (_positive, "> 0"),  # group estimators with correction=clip
 }
 
 

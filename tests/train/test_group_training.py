@@ -9,6 +9,7 @@ import sys
 import numpy as np
 import pytest
 
+from pgrun.errors import ConfigError
 from pgrun.runner.loop import run
 from tests.helpers import make_config
 
@@ -64,3 +65,26 @@ def test_rloo_with_a_transformer_learns_copy(tmp_path):
     em = np.array([[float(r["exact_match"]) for r in rows if int(r["seed"]) == s] for s in range(4)])
     assert em[:, :5].mean() < 0.2                 # it starts near chance
     assert (em[:, -20:].mean(axis=1) >= 0.9).all(), em[:, -20:].mean(axis=1)
+
+
+def test_kl_coef_and_clip_eps_high_sweep_in_one_program():
+    """sweep.estimator.kl_coef / clip_eps_high write each run's β and ε_high into TrainState.extra; β = 0
+    leaves the loss without a KL term, β > 0 adds one (the runs' losses differ on the same batches)."""
+    import jax
+
+    from pgrun.train.program import make_train
+    from pgrun.train.sweep import init_runs, make_layout
+
+    cfg = make_config(*TINY, "policy=tabular_prefix", "estimator=dapo", "iterations=2", "log_every=2",
+                      "num_seeds=1", "estimator.dynamic_sampling=false",
+                      "sweep.estimator.kl_coef=[0.0,1.0]", "sweep.estimator.clip_eps_high=[0.28,0.5]")
+    lay, trainer = make_layout(cfg), make_train(cfg)
+    assert lay.keys == ("estimator.kl_coef", "estimator.clip_eps_high")
+    keys = np.stack([np.asarray(jax.random.PRNGKey(0))] * lay.num_runs)
+    state = init_runs(trainer, keys, lay.values())
+    assert state.extra.kl_coef.tolist() == [0.0, 0.0, 1.0, 1.0]
+    np.testing.assert_allclose(state.extra.clip_eps_high, [0.28, 0.5, 0.28, 0.5])
+    _, m = jax.jit(jax.vmap(trainer.chunk))(state)
+    np.testing.assert_allclose(np.asarray(m["kl_beta"])[:, 0], [0.0, 0.0, 1.0, 1.0])
+    with pytest.raises(ConfigError, match="not a group estimator"):
+        make_config(*TINY, "estimator=reinforce", "sweep.estimator.kl_coef=[0.0,1.0]")

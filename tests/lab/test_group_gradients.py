@@ -18,52 +18,24 @@ group mean run in the fast suite.
 
 from __future__ import annotations
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from pgrun.core.sequences import all_strings, exact_sequence_J
-from pgrun.train.build import build
-from pgrun.train.group import make_group_objective
-from pgrun.train.program import make_train
-from tests.helpers import make_config
+from pgrun.lab.group_gradients import fit_to_gradient, group_draws
 
-TINY = ["env=Tokens", "env.task=copy", "env.prompt_len=1", "env.vocab=2", "env.horizon=2",
-        "policy=tabular_prefix", "+env.params.token_reward=0.5", "gamma=1.0", "num_seeds=1",
-        "episodes_per_iteration=8", "estimator.group_size=4"]
 K = 8000
 
 
 def _draws(*overrides: str):
     """(K gradient draws [K, 18], exact ∇J [18], exact J, K batch mean returns)."""
-    cfg = make_config(*TINY, *overrides)
-    parts = build(cfg)
-    trainer, objective = make_train(cfg, parts), make_group_objective(cfg, parts)
-    env, policy = parts.env, parts.policy
-    theta = {"theta": jax.random.normal(jax.random.PRNGKey(42), (6, 3))}
-    prompts, strings = jnp.asarray(env.all_prompts()), jnp.asarray(all_strings(3, 2))
-    returns = env.string_returns(parts.env_params, prompts, strings)
-    J, grad_J = jax.value_and_grad(lambda p: exact_sequence_J(policy.dist, p, prompts, strings, returns, 2))(theta)
-    state0 = trainer.init(jax.random.PRNGKey(0))._replace(params=theta)
-
-    def one(key):
-        state, batch = trainer.sample(state0._replace(key=key))
-        data = objective.prepare(state, batch)
-        g = jax.grad(lambda p: objective.loss(p, data, state.extra, jnp.float32(0.0))[0])(theta)
-        return -g["theta"].reshape(-1), batch.reward.sum(axis=0).mean()
-
-    g, ret = jax.jit(jax.vmap(one))(jax.random.split(jax.random.PRNGKey(7), K))
-    return np.asarray(g, np.float64), np.asarray(grad_J["theta"], np.float64).reshape(-1), float(J), np.asarray(ret)
+    d = group_draws(list(overrides), K)
+    return d["draws"], d["grad"], d["J"], d["returns"]
 
 
 def _fit(g, grad):
+    f = fit_to_gradient(g, grad)
     m, s = g.mean(0), g.std(0, ddof=1) / np.sqrt(len(g))
-    w = 1.0 / s ** 2
-    c = float(np.sum(w * m * grad) / np.sum(w * grad ** 2))
-    se_c = float(1.0 / np.sqrt(np.sum(w * grad ** 2)))
-    chi2 = float(np.sum(((m - c * grad) / s) ** 2))
-    return m, s, c, se_c, chi2
+    return m, s, f["scale"], f["scale_se"], f["chi2"]
 
 
 @pytest.fixture(scope="module")
