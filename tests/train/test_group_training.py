@@ -58,7 +58,7 @@ def test_rloo_with_a_transformer_learns_copy(tmp_path):
     """copy, P = 2, V = 3, H = 3: a uniform policy is exactly right with probability 1/64. Measured:
     4/4 seeds at 100% exact match by iteration ~125 of 32 episodes (compile ~60 s on a loaded 2-core CPU,
     training 7 s)."""
-    cfg = make_config(*TINY, "policy=transformer", "estimator=rloo", "iterations=200", "log_every=50",
+    cfg = make_config(*TINY, "policy=transformer", "estimator=rloo", "iterations=300", "log_every=50",
                       "num_seeds=4", "episodes_per_iteration=32")
     run(cfg, str(tmp_path / "r"))
     _, rows = _rows(tmp_path / "r")
