@@ -87,6 +87,7 @@ class Tokens(PGEnv):
     prompt_len: int = 4
     vocab: int = 8
     horizon: int = 5
+    max_episode_steps = 5  # the default horizon; an instance's is its own horizon
     solved_threshold = 0.95  # exact-match rate (with format_reward = 0)
 
     def __init__(self, options: dict[str, Any] | None = None):
