@@ -23,6 +23,8 @@ ESTIMATORS = {  # label -> overrides (correction=none: one step per batch, ρ �
     "GRPO without 1/|o| (std only)": ["estimator=grpo", "estimator.correction=none", "estimator.loss_agg=seq_sum"],
     "Dr. GRPO (token sum / H)": ["estimator=dr_grpo", "estimator.correction=none"],
 }
+VARIANCE_VS_H = ("REINFORCE (no baseline)", "RLOO (group leave-one-out)", "GRPO (group std, 1/|o|)",
+                 "Dr. GRPO (token sum / H)")
 CHI2_BIASED = 100.0  # misfit χ² above which E[ĝ] is no multiple of ∇J (a multiple: ≈ dof 11-17, seen up to 37)
 
 
@@ -32,6 +34,14 @@ def llm_estimators(ctx) -> Section:
     for label, overrides in ESTIMATORS.items():
         d = group_draws(overrides, K, seed=7 + ctx["seed"])
         fits[label], J = fit_to_gradient(d["draws"], d["grad"]), d["J"]
+    horizons = tuple(ctx["sizes"].get("llm_horizons", (2, 3)))
+    variance = {2: {k: fits[k]["total_variance"] for k in VARIANCE_VS_H}}
+    for h in horizons:
+        if h != 2:
+            variance[h] = {k: fit_to_gradient(**_pair(group_draws([*ESTIMATORS[k], f"env.horizon={h}"], K,
+                                                                  seed=7 + ctx["seed"])))["total_variance"]
+                           for k in VARIANCE_VS_H}
+    hs = sorted(variance)
     rows = [f"| {k} | {f['scale']:.3f} ± {f['scale_se']:.3f} | {f['cosine']:.4f} | {f['chi2']:.0f} | "
             f"{f['max_abs_z']:.1f} | {f['total_variance']:.4g} |" for k, f in fits.items()]
     body = "\n".join([
@@ -40,7 +50,10 @@ def llm_estimators(ctx) -> Section:
         "for a multiple of ∇J; correlated coordinates of a softmax row spread it: up to 37 was seen); "
         "max|z|: of the mean against ∇J itself.", "",
         "| estimator | ĉ | cos(E ĝ, ∇J) | χ² misfit | max\\|z\\| vs ∇J | tr Cov(ĝ) |",
-        "|---|---:|---:|---:|---:|---:|", *rows])
+        "|---|---:|---:|---:|---:|---:|", *rows, "",
+        "tr Cov(ĝ) against the horizon H (a new random θ for each H: the table grows with H):", "",
+        "| estimator | " + " | ".join(f"H = {h}" for h in hs) + " |", "|---|" + "---:|" * len(hs),
+        *[f"| {k} | " + " | ".join(f"{variance[h][k]:.4g}" for h in hs) + " |" for k in VARIANCE_VS_H]])
     r, gm, dr = fits["RLOO (group leave-one-out)"], fits["group mean (own reward included)"], \
         fits["Dr. GRPO (token sum / H)"]
     grpo = {k: fits[k] for k in ESTIMATORS if k.startswith("GRPO")}
@@ -64,6 +77,11 @@ def llm_estimators(ctx) -> Section:
               r["total_variance"] < none["total_variance"],
               f"tr Cov: RLOO {r['total_variance']:.4g} vs no baseline {none['total_variance']:.4g} (same batches)"),
     ]
+    if len(hs) > 1:
+        grows = all(variance[hs[-1]][k] > variance[hs[0]][k] for k in VARIANCE_VS_H[:2])
+        claims.append(Claim(
+            f"the variance of the score-function estimator grows with the horizon (H = {hs[0]} → {hs[-1]})", grows,
+            "; ".join(f"{k}: {variance[hs[0]][k]:.4g} → {variance[hs[-1]][k]:.4g}" for k in VARIANCE_VS_H[:2])))
     fig = _figure(fits, ctx["out_dir"])
     return Section(
         "llm", "From the lecture to LLM fine-tuning",
@@ -72,7 +90,11 @@ def llm_estimators(ctx) -> Section:
         setup=f"env=Tokens copy (P 1, V 2, H 2), policy=tabular_prefix at a random θ, {K} batches of 2 prompts × "
               "G = 4, estimators through pgrun.train.group (pgrun.lab.group_gradients)",
         body=body, claims=claims, figures=[fig] if fig else [],
-        data={"J": J, "batches": K, "fits": fits})
+        data={"J": J, "batches": K, "fits": fits, "variance_vs_horizon": variance})
+
+
+def _pair(d: dict) -> dict:
+    return {"draws": d["draws"], "grad": d["grad"]}
 
 
 def _figure(fits: dict, out_dir: str) -> str | None:
