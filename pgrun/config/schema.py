@@ -24,6 +24,11 @@ class EnvConfig:
     params: Dict[str, Any] = field(default_factory=dict)  # physics overrides, e.g. gravity
     id: Optional[str] = None  # env=gym only: the gymnasium id (env=gym:<id> sets it)
     vectorization_mode: str = "sync"  # env=gym only: gymnasium vector env, sync | async
+    # env=Tokens only (pgrun/envs/tokens.py); null elsewhere
+    task: Optional[str] = None  # copy | reverse | sort | parity | sum_mod | add
+    prompt_len: Optional[int] = None  # P prompt tokens
+    vocab: Optional[int] = None  # V answer tokens (plus EOS), 2..16
+    horizon: Optional[int] = None  # H, the most tokens a completion has
 
 
 @dataclass
@@ -34,6 +39,9 @@ class PolicyConfig:
     activation: str = "tanh"
     init_sigma: float = 1.0  # Gaussian policies: initial (or fixed) standard deviation
     learn_sigma: bool = True  # gaussian_linear: learn σ too, or only θ
+    width: int = 32  # transformer | gru: model width
+    layers: int = 1  # transformer: decoder blocks
+    heads: int = 2  # transformer: attention heads
 
 
 @dataclass
@@ -71,6 +79,17 @@ class EstimatorConfig:
     cg_damping: float = 0.1  # trust_region: F + damping·I
     backtrack_iters: int = 10  # trust_region: line-search candidates
     backtrack_coef: float = 0.8  # trust_region: step shrink factor per candidate
+    # -- group estimators for sequence tasks (docs/llm.md, pgrun.core.group, pgrun.train.group)
+    group_size: int = 1  # G episodes per start state (prompt): episodes_per_iteration = prompts x G
+    adv_scale: str = "none"  # none | group_std (GRPO) | batch_std (REINFORCE++)
+    # seq_sum (the lecture's) | seq_mean_token_mean (GRPO) | token_sum_const (Dr. GRPO) | batch_token_mean (DAPO)
+    loss_agg: str = "seq_sum"
+    loss_const: Optional[float] = None  # token_sum_const: the constant C; None: the time limit H
+    ratio_level: str = "token"  # token | sequence (GSPO, length-normalised)
+    clip_eps_high: Optional[float] = None  # clip-higher: ratio clipped to [1 - clip_eps, 1 + this] (DAPO)
+    kl_coef: float = 0.0  # β of the KL to the frozen initial policy; 0: off
+    kl_estimator: str = "k3_loss"  # k1_reward (folded into r_t) | k3_loss (added to the loss)
+    dynamic_sampling: bool = False  # mask out groups whose returns are all equal (DAPO)
 
 
 @dataclass

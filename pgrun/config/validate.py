@@ -14,8 +14,10 @@ import importlib.util
 import math
 from typing import Any, Callable
 
+from pgrun.config.group import SEQUENCE_POLICIES, validate_group, validate_tokens
 from pgrun.config.schema import Config, EvalConfig
 from pgrun.core.estimators import BASELINES, WEIGHTS, needs_critic
+from pgrun.core.group import GROUP_BASELINES
 from pgrun.core.offpolicy import CONSTRAINTS, CORRECTIONS, ROLLOUTS, minibatch_unit
 from pgrun.core.policies import ACTIVATIONS, FEATURE_MAPS, LOG_STD_MAX, LOG_STD_MIN
 from pgrun.envs.host import GYM_PREFIX
@@ -25,7 +27,7 @@ VIDEO_FORMATS = ("gif", "mp4")
 VIDEO_POLICIES = ("greedy", "stochastic")
 OPTIMIZERS = ("adam", "sgd")
 SCHEDULES = ("constant", "linear", "cosine")
-POLICIES = ("softmax_linear", "gaussian_linear", "mlp")
+POLICIES = ("softmax_linear", "gaussian_linear", "mlp", *SEQUENCE_POLICIES)
 VECTORIZATION_MODES = ("sync", "async")  # env=gym: gymnasium vector env
 
 
@@ -51,6 +53,8 @@ SWEEP_RULES: dict[str, tuple[Callable[[float], bool], str]] = {
     "estimator.entropy_coef": (math.isfinite, "finite"),
     "estimator.critic_lr": (_positive, "> 0"),
     "estimator.kl_beta": (_nonneg, ">= 0"),
+    "estimator.kl_coef": (_nonneg, ">= 0"),  # group estimators (pgrun.train.group): β of the KL to π_ref
+    "estimator.clip_eps_high": (_positive, "> 0"),  # group estimators with correction=clip
 }
 
 
@@ -92,7 +96,7 @@ def validate(cfg: Config) -> None:
     _choice("policy.activation", cfg.policy.activation, tuple(ACTIVATIONS))
     _choice("policy.features", cfg.policy.features, FEATURE_MAPS)
     _choice("estimator.weight", cfg.estimator.weight, WEIGHTS)
-    _choice("estimator.baseline", cfg.estimator.baseline, BASELINES)
+    _choice("estimator.baseline", cfg.estimator.baseline, BASELINES + GROUP_BASELINES)
     if cfg.estimator.baseline == "optimal" and cfg.estimator.weight not in ("total_return", "reward_to_go"):
         raise ConfigError(
             f"estimator.baseline=optimal (b* per parameter on the episode score, notes 03 App. C) needs "
@@ -134,6 +138,8 @@ def validate(cfg: Config) -> None:
     if cfg.env.max_episode_steps is not None and cfg.env.max_episode_steps < 1:
         raise ConfigError(f"env.max_episode_steps={cfg.env.max_episode_steps} must be >= 1 or null.")
     _validate_offpolicy(cfg)
+    validate_group(cfg)
+    validate_tokens(cfg)
     _validate_run_options(cfg)
     if cfg.env.name in (GYM_PREFIX, GYM_PREFIX + "None"):  # env=gym without env.id
         raise ConfigError("env=gym needs a gymnasium id: env=gym:<id> (or env=gym env.id=<id>), "

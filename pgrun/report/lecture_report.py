@@ -40,16 +40,17 @@ SIZES = {
              "discount_batches": 2048,
              "critic_steps": 300, "bootstrap": 1000, "trained_iterations": 25, "is_episodes": 8192,
              "bc_batches": 512, "seeds": 16, "iterations": 100,
-             "upd_seeds": 16, "upd_iterations": 50, "upd_epochs": (1, 4, 16), "upd_ppo_epochs": (4, 16)},
+             "upd_seeds": 16, "upd_iterations": 50, "upd_epochs": (1, 4, 16), "upd_ppo_epochs": (4, 16),
+             "llm_batches": 8000},
     "quick": {"episodes": 16, "bandit_batches": 400, "chain_batches": 300, "critic_batches": 16,
               "discount_batches": 512,
               "critic_steps": 200, "bootstrap": 400, "trained_iterations": 0, "is_episodes": 2048,
               "bc_batches": 200, "seeds": 4, "iterations": 20,
-              "upd_seeds": 8, "upd_iterations": 30, "upd_epochs": (1, 16), "upd_ppo_epochs": ()},
+              "upd_seeds": 8, "upd_iterations": 30, "upd_epochs": (1, 16), "upd_ppo_epochs": (),
+              "llm_batches": 3000},
 }
 SECTIONS = ("raw_returns", "causality", "discounting", "baselines", "curves", "policies", "off_policy",
-            "off_policy_updates",
-            "bc")
+            "off_policy_updates", "bc", "llm")
 
 
 class ReportFailed(RuntimeError):
@@ -57,7 +58,7 @@ class ReportFailed(RuntimeError):
 
 
 def section_functions() -> dict:
-    from pgrun.report import lecture_curves, lecture_gradients, lecture_offpolicy
+    from pgrun.report import lecture_curves, lecture_gradients, lecture_llm, lecture_offpolicy
     return {
         "raw_returns": lecture_gradients.raw_returns,
         "causality": lecture_gradients.causality,
@@ -68,6 +69,7 @@ def section_functions() -> dict:
         "off_policy": lecture_offpolicy.off_policy,
         "off_policy_updates": lecture_offpolicy.off_policy_updates,
         "bc": lecture_gradients.behavioral_cloning,
+        "llm": lecture_llm.llm_estimators,
     }
 
 

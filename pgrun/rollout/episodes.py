@@ -28,7 +28,7 @@ def action_clipper(action_space):
 
 
 def rollout_episodes(env, env_params, policy, params, key, num_episodes: int, max_steps: int,
-                     chunk: int = 16) -> Batch:
+                     chunk: int = 16, group_size: int = 1) -> Batch:
     """Sample `num_episodes` episodes of at most `max_steps` steps with π_params.
 
     Returns a Batch of shape [max_steps, num_episodes, ...].  Steps run `chunk` at a time and
@@ -36,10 +36,14 @@ def rollout_episodes(env, env_params, policy, params, key, num_episodes: int, ma
     (`any_in_program`: all seeds and sweep points of a vmapped run), so a batch of short
     episodes costs their length, not the time limit. Rows after that are zeros with
     valid = False; rows after an episode's end within the run chunks are the frozen env's.
+    group_size G: episodes gG .. gG + G - 1 share one reset (G completions of one prompt);
+    G = 1 gives every episode its own, as without groups.
     """
     clip = action_clipper(env.action_space)
     k_reset, k_steps = jax.random.split(key)
-    state, obs = jax.vmap(lambda k: reset(env, env_params, k))(jax.random.split(k_reset, num_episodes))
+    state, obs = jax.vmap(lambda k: reset(env, env_params, k))(jax.random.split(k_reset, num_episodes // group_size))
+    if group_size > 1:  # one reset per group, repeated (with rbg keys, equal keys under vmap draw apart)
+        state, obs = jax.tree_util.tree_map(lambda x: jnp.repeat(x, group_size, axis=0), (state, obs))
     alive = jnp.ones((num_episodes,), bool)
 
     def body(carry, xs):

@@ -17,7 +17,7 @@ from pgrun.runner.checkpoint import restore as restore_checkpoint
 from pgrun.runner.divergence import diverged
 from pgrun.runner.host_loop import run_host
 from pgrun.runner.interrupt import DeferredInterrupt
-from pgrun.runner.metrics import COLUMNS, MetricsWriter, rows_from_chunk, versions, write_json
+from pgrun.runner.metrics import COLUMNS, SEQUENCE_COLUMNS, MetricsWriter, rows_from_chunk, versions, write_json
 from pgrun.runner.rundir import check_resume_config, truncate_metrics
 from pgrun.runner.rundir import prepare as prepare_run_dir
 from pgrun.runner.summary import final_figures, history, return_label
@@ -50,7 +50,7 @@ def run(cfg: Config, out_dir: str) -> dict:
     shard_out: dict[str, Any] = {"out_shardings": sharding} if sharding is not None else {}
     shard_in: dict[str, Any] = {"in_shardings": (sharding,)} if sharding is not None else {}
     metrics_path = os.path.join(out_dir, "metrics.csv")
-    columns = layout.columns(COLUMNS)
+    columns = layout.columns(COLUMNS + (SEQUENCE_COLUMNS if hasattr(trainer.env, "exact_match") else []))
 
     t0 = time.perf_counter()
     state = place(init_runs(trainer, keys, values), sharding)  # on one device, then sharded

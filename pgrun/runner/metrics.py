@@ -15,6 +15,9 @@ COLUMNS = ["iteration", "seed", "env_steps", "episodes", "return_mean", "return_
            "return_max", "length_mean", "loss", "grad_norm", "entropy", "value_loss", "wall_s"]
 COLUMNS += ["is_weight_mean", "is_weight_max", "is_ess", "log_ratio_std", "kl_old_new", "clip_frac", "kl_beta",
             "updates", "trpo_ls_steps", "trpo_kl"]  # batch reuse (pgrun.train.offpolicy); empty elsewhere
+# env=Tokens runs add these after them (pgrun.train.group.sequence_metrics): exact-match rate and the mean
+# completion length of the correct and of the incorrect episodes
+SEQUENCE_COLUMNS = ["exact_match", "length_correct", "length_incorrect"]
 
 
 class MetricsWriter:
@@ -74,7 +77,7 @@ def rows_from_chunk(m: dict, seeds: list[int], wall_s: float, upto: int | None =
         for s in range(S):
             if not m["active"][s, k] or (upto is not None and m["iteration"][s, k] >= upto):
                 continue
-            row = {name: m[name][s, k] for name in COLUMNS if name in m}
+            row = {name: m[name][s, k] for name in COLUMNS + SEQUENCE_COLUMNS if name in m}
             row["seed"], row["wall_s"] = seeds[s], round(wall_s, 4)
             if extra is not None:
                 row.update(extra[s])

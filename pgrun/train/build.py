@@ -12,10 +12,12 @@ from typing import Any, Callable, NamedTuple, cast
 import numpy as np
 from gymnasium import spaces
 
+from pgrun.config.group import SEQUENCE_POLICIES, TOKEN_KEYS
 from pgrun.config.schema import Config, PolicyConfig
 from pgrun.config.validate import check_env
 from pgrun.core.estimators import needs_critic
 from pgrun.core.policies import Policy, gaussian_linear, make_critic, mlp, softmax_linear
+from pgrun.core.sequence_policies import gru, tabular_prefix, transformer
 from pgrun.envs import make_env
 from pgrun.envs.host import GYM_PREFIX
 
@@ -42,6 +44,11 @@ def make_policy(cfg: PolicyConfig, env: Any) -> Policy:
     if cfg.name == "softmax_linear":
         feature_fn = env.features if cfg.features == "env" else None
         return softmax_linear(obs_dim, int(space.n), feature_fn)
+    if cfg.name in SEQUENCE_POLICIES:  # env=Tokens (checked by validate)
+        P, V, H = env.prompt_len, env.vocab, env.horizon
+        if cfg.name == "transformer":
+            return transformer(P, V, H, cfg.width, cfg.layers, cfg.heads)
+        return gru(P, V, H, cfg.width) if cfg.name == "gru" else tabular_prefix(P, V, H)
     if cfg.name == "gaussian_linear":
         return gaussian_linear(obs_dim, int(np.prod(space.shape)), cfg.init_sigma, cfg.learn_sigma)
     return mlp(obs_dim, space, cfg.hidden, cfg.activation, cfg.init_sigma)
@@ -49,7 +56,7 @@ def make_policy(cfg: PolicyConfig, env: Any) -> Policy:
 
 def build(config: Config) -> Components:
     """Make the env once, check the config against it, and build the policy and critic."""
-    env = make_env(config.env.name)
+    env = make_env(config.env.name, {k: v for k in TOKEN_KEYS if (v := getattr(config.env, k)) is not None})
     check_env(config, env_name=env.name, host=is_host_env(config),
               discrete=isinstance(env.action_space, spaces.Discrete), has_features=hasattr(env, "features"),
               time_limit=env.max_episode_steps)

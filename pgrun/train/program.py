@@ -29,6 +29,7 @@ from pgrun.core.optimal_baseline import BaselineStats, init_baseline_stats, runn
 from pgrun.core.policies import Policy
 from pgrun.rollout.episodes import rollout_episodes
 from pgrun.train.build import Components, build
+from pgrun.train.group import make_group, sequence_metrics, uses_group
 from pgrun.train.offpolicy import make_offpolicy, uses_offpolicy
 from pgrun.train.state import Hyperparams, TrainState
 
@@ -173,11 +174,14 @@ def make_train(cfg: Config, parts: Components | None = None) -> Trainer:
             "return_mean": ep_return.mean(), "return_std": ep_return.std(),
             "return_min": ep_return.min(), "return_max": ep_return.max(),
             "length_mean": ep_length.mean(), "loss": loss, "grad_norm": grad_norm,
-            "entropy": aux["entropy"], "value_loss": v_loss, "finite": finite,
+            "entropy": aux["entropy"], "value_loss": v_loss, "finite": finite, **sequence_metrics(env, batch),
         }
         return new, metrics
 
-    if uses_offpolicy(est):  # epochs x minibatches, corrections, constraints, steps mode
+    if uses_group(est):  # group baselines, scaling, aggregation, ratios, KL to π_ref (docs/llm.md)
+        tx_group = make_optimizer(cfg.optimizer, cfg.optimizer.lr, total_iterations * est.epochs * est.minibatches)
+        init, sample, update = make_group(cfg, parts, init, tx_group)
+    elif uses_offpolicy(est):  # epochs x minibatches, corrections, constraints, steps mode
         tx_reuse = make_optimizer(cfg.optimizer, cfg.optimizer.lr, total_iterations * est.epochs * est.minibatches)
         init, sample, update = make_offpolicy(cfg, parts, init, tx_reuse, critic_tx)
 

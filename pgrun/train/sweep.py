@@ -67,6 +67,10 @@ SETTERS: dict[str, Callable] = {
     "estimator.entropy_coef": _hp("entropy_coef"),
     "estimator.critic_lr": lambda st, v: st._replace(critic_opt_state=set_learning_rate(st.critic_opt_state, v)),
     "estimator.kl_beta": _kl_beta,
+    # group estimators (pgrun.train.group.GroupState)
+    "estimator.kl_coef": lambda st, v: st._replace(extra=st.extra._replace(kl_coef=jnp.asarray(v, jnp.float32))),
+    "estimator.clip_eps_high": lambda st, v: st._replace(
+        extra=st.extra._replace(clip_eps_high=jnp.asarray(v, jnp.float32))),
 }
 
 

@@ -18,6 +18,7 @@ def test_ids_and_idempotent_registration():
         "pgrun/CartPole-v1", "pgrun/Acrobot-v1", "pgrun/MountainCar-v0",
         "pgrun/MountainCarContinuous-v0", "pgrun/Pendulum-v1",
         "pgrun/Bandit-v0", "pgrun/Particle-v0", "pgrun/ParticleContinuous-v0", "pgrun/Chain-v0",
+        "pgrun/Tokens-v0",
     ]
     for name, cls in ENVS.items():
         spec = gym.spec(gym_id(name))

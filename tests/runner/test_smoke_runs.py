@@ -59,6 +59,7 @@ SMOKE = {
     "Particle": ["policy=softmax_linear", "policy.features=env"],
     "ParticleContinuous": ["policy=gaussian_linear"],
     "Chain": ["policy=softmax_linear"],
+    "Tokens": ["policy=mlp", "env.task=copy", "env.prompt_len=2", "env.vocab=3", "env.horizon=3"],
 }
 
 
