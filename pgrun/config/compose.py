@@ -15,7 +15,7 @@ from hydra import initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 
-from pgrun.config.schema import register_configs
+from pgrun.config.schema import closest_option, register_configs, type_error_message
 
 
 def config_dir() -> str:
@@ -42,3 +42,32 @@ def compose(overrides: list[str] | tuple[str, ...] = (), *, config_path: str | N
         GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=config_path or config_dir(), version_base="1.3"):
         return hydra_compose(config_name, overrides=list(overrides), return_hydra_config=hydra)
+
+
+def composition_message(e: Exception) -> str:
+    """One paragraph for Hydra's failure to compose: a value of the wrong type names the key, the
+    value and the type it takes; an unknown option of a group (e.g. hydra/launcher=) its choices;
+    an override that does not parse, itself; anything else is Hydra's message on one line."""
+    import re
+
+    from hydra.errors import MissingConfigException, OverrideParseException
+    from omegaconf.errors import ValidationError
+
+    if isinstance(e, MissingConfigException) and e.missing_cfg_file and e.options:
+        group, _, value = e.missing_cfg_file.rpartition("/")
+        close = closest_option(value, list(e.options))
+        hint = f" Did you mean {group}={close}?" if close else ""
+        return (f"{group}={value} is not a known option of the '{group}' group.{hint} "
+                f"Valid choices: {', '.join(e.options)}.")
+    if isinstance(e, OverrideParseException):
+        return f"{e.override} is not a valid override ({' '.join(e.message.split())})."
+    cause = e.__cause__ if isinstance(e.__cause__, ValidationError) else e
+    key = re.sub(r"\[\d+\]$", "", str(getattr(cause, "full_key", "") or ""))  # policy.hidden[0] -> policy.hidden
+    text = str(e)
+    if isinstance(cause, ValidationError) and key:
+        line = text.split("Error merging override ", 1)[-1].splitlines()[0]
+        value = line.partition("=")[2] if line.lstrip("+~").split("=")[0] == key else ""
+        if value:
+            return type_error_message(key, value)
+        return " ".join(str(cause).split())
+    return " ".join(text.split())

@@ -53,7 +53,9 @@ from jax.flatten_util import ravel_pytree
 from omegaconf import OmegaConf
 
 from pgrun.config import compose, load
-from pgrun.config.schema import Config
+from pgrun.config.compose import composition_message
+from pgrun.config.schema import Config, closest_option
+from pgrun.errors import EXIT_CONFIG, ConfigError, UnknownKeyError
 from pgrun.lab import gradients, reference
 from pgrun.lab.gradstats import bootstrap_counts, bootstrap_total_variance, estimator_stats, variance_ratio
 from pgrun.runner.cache import enable_compilation_cache
@@ -136,7 +138,13 @@ def diagnose(cfg: Config, params, out_dir: str | None, estimators, batches: int 
     estimators = list(estimators)
     for name in estimators + [ref_estimator]:
         if name not in gradients.ALL_ESTIMATORS:
-            raise KeyError(f"unknown estimator {name!r}; valid: {', '.join(gradients.ALL_ESTIMATORS)}")
+            close = closest_option(name, list(gradients.ALL_ESTIMATORS))
+            raise UnknownKeyError(
+                f"diagnose.estimators: {name!r} is not an estimator the lab can diagnose"
+                + (f" (did you mean {close}?)" if close else "")
+                + f"; valid choices: {', '.join(gradients.ALL_ESTIMATORS)}. The group estimators of "
+                "env=Tokens (rloo, grpo, ...) are compared with the exact gradient by the lecture "
+                "report's llm section (docs/llm.md), not here.")
     parts = build(cfg) if parts is None else parts
     env, env_params, policy, max_steps = parts.env, parts.env_params, parts.policy, parts.max_steps
     gamma, lam, gamma_t = float(cfg.gamma), float(cfg.estimator.gae_lambda), bool(cfg.estimator.gamma_t)
@@ -378,7 +386,17 @@ def main(argv: list[str] | None = None) -> None:
         print("diagnose keys:", ", ".join(f"{k}={v.default if not callable(v.default_factory) else v.default_factory()}"
                                           for k, v in DiagnoseConfig.__dataclass_fields__.items()))
         return
-    res = run_from_overrides(argv)
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        res = run_from_overrides(argv)
+    except ConfigError as e:
+        print(f"pgrun-diagnose: config error: {e}", file=sys.stderr)
+        sys.exit(EXIT_CONFIG)
+    except (HydraException, OmegaConfBaseException) as e:  # an override Hydra cannot compose
+        print(f"pgrun-diagnose: config error: {composition_message(e)}", file=sys.stderr)
+        sys.exit(EXIT_CONFIG)
     print(format_table(res))
     print(f"gamma = {res['gamma']:g}, estimator.gamma_t = {str(res['gamma_t']).lower()}"
           + (" (step t's term × γ^t for the reward-to-go and GAE estimators)" if res["gamma_t"] else ""))
