@@ -291,6 +291,10 @@ def write_tidy(reps: list[Replicate], path: str) -> str:
 # ------------------------------------------------------------------------------ main
 
 
+def _ci_cells(v) -> list[str]:
+    return [f"{v[0]:.3f}", f"[{v[1]:.3f}, {v[2]:.3f}]"]
+
+
 def markdown(st: dict, envs, refs, methods, n_runs: dict, unit: str) -> str:
     lines = [f"Envs: {', '.join(envs)}" + ("; normalised (score − random) / (solved − random) with "
                                           + ", ".join(f"{e}: random {refs[e][0]:g}, solved {refs[e][1]:g}"
@@ -351,7 +355,16 @@ def compare(paths, out: str, by: str = "estimator.name", y: str = "return_mean",
         page.paragraph(f"{len(reps)} replicates; score = mean {y} over the last {last_k} iterations"
                        + ("" if raw else ", normalised per env") + f"; {n_boot} bootstrap resamples.")
         page.heading("Aggregates")
-        page.parts.append(f"<pre>{md}</pre>")
+        if refs:
+            page.table(["env", "random", "solved"], [[e, f"{refs[e][0]:g}", f"{refs[e][1]:g}"] for e in envs],
+                       cls="references")
+        page.table([f"method ({unit})", "runs per env", "IQM", "95% CI", "mean", "95% CI"],
+                   [[m, n_runs[m], *_ci_cells(st["aggregates"][m]["iqm"]), *_ci_cells(st["aggregates"][m]["mean"])]
+                    for m in methods], cls="aggregates")
+        page.paragraph("Probability of improvement P(X > Y), row X, column Y, with 95% CI:")
+        page.table(["X \\ Y", *methods],
+                   [[x, *("—" if x == y else "{:.2f} [{:.2f}, {:.2f}]".format(*st["improvement"][f"{x} > {y}"])
+                          for y in methods)] for x in methods], cls="improvement")
         captions = {"aggregates": "IQM and mean of the final score with stratified bootstrap 95% CIs",
                     "profiles": "performance profiles: fraction of runs with score > τ",
                     "improvement": "probability of improvement P(X > Y) for every pair",
@@ -361,7 +374,7 @@ def compare(paths, out: str, by: str = "estimator.name", y: str = "return_mean",
             page.add_figure(Figure(k, captions[k], pngs[k], command + f"  # -> {out}/{k}.png"))
         page.heading("Runs and configs")
         for r in load_runs(paths):
-            page.pre(config_block(r.config), summary=f"{r.path}")
+            page.pre(config_block(r.config), summary=f"{r.path} ({env_label(r)}, {by}={get_key(r.config, by)})")
         page.provenance(command)
         files.append(page.write(html_path))
     result["files"] = files

@@ -197,6 +197,7 @@ def test_cli_writes_statistics_html_and_tidy_table(runs, tmp_path):
     assert all(c.startswith("pgrun-compare ") for c in p.commands)
     text = "".join(p.text)
     assert "git commit" in text and "numpy" in text and '"estimator"' in text
+    assert "1.00 [1.00, 1.00]" in text and "0.00 [0.00, 0.00]" in text  # the P(X > Y) table
     assert "src=\"http" not in html.read_text()  # self-contained
     # tidy: the columns, and one row per (replicate, iteration, non-NaN metric): 16 × 12 × 2 (env_steps, return)
     with open(tidy, newline="") as f:
