@@ -259,3 +259,17 @@ def test_lecture_report_html_has_every_figure_and_claim(tmp_path):
         assert c in text
     assert "--quick --seed 3 --sections causality" in p.commands[0]
     assert "--sections bc" in p.commands[1] and '"seeds": 4' in text and "git commit" in text
+
+
+def test_cli_parquet_needs_pyarrow_or_round_trips(runs, tmp_path):
+    out = tmp_path / "tidy.parquet"
+    r = _cli(runs, "--out", tmp_path / "o", "--n-boot", "20", "--tidy", out, cwd=tmp_path)
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        assert r.returncode == 2 and "pyarrow" in r.stderr and not out.exists()
+        return
+    assert r.returncode == 0, r.stderr
+    table = pq.read_table(out)
+    assert table.column_names == ["run", "env", "estimator", "seed", "step", "metric", "value"]
+    assert table.num_rows == 16 * 12 * 2
