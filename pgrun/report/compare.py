@@ -391,8 +391,8 @@ def main(argv=None) -> None:
     p.add_argument("--y", default="return_mean", help="metrics.csv column scored (default return_mean)")
     p.add_argument("--last-k", type=int, default=10, help="iterations averaged for the final score")
     p.add_argument("--n-boot", type=int, default=rlstats.N_BOOT, help="bootstrap resamples")
-    p.add_argument("--ref", nargs="+", default=None, metavar="ENV=RANDOM,SOLVED",
-                   help="random score and solved threshold of an env (overrides the registry)")
+    p.add_argument("--ref", action="append", default=None, metavar="ENV=RANDOM,SOLVED",
+                   help="random score and solved threshold of an env (overrides the registry; repeat per env)")
     p.add_argument("--raw", action="store_true", help="do not normalise (one env, or envs on one scale)")
     p.add_argument("--out", default="compare", help="output directory (default: compare)")
     p.add_argument("--html", default=None, help="also write one self-contained HTML report here")
