@@ -291,6 +291,16 @@ def write_tidy(reps: list[Replicate], path: str) -> str:
 # ------------------------------------------------------------------------------ main
 
 
+def train_command(run_dir: str) -> str:
+    """`pgrun <overrides>` from the run's .hydra/overrides.yaml ('(no .hydra/overrides.yaml)' without one)."""
+    p = os.path.join(run_dir, ".hydra", "overrides.yaml")
+    if not os.path.isfile(p):
+        return "(no .hydra/overrides.yaml)"
+    from omegaconf import OmegaConf
+    overrides = OmegaConf.to_container(OmegaConf.load(p)) or []
+    return "pgrun " + " ".join(shlex.quote(str(o)) for o in overrides)
+
+
 def _ci_cells(v) -> list[str]:
     return [f"{v[0]:.3f}", f"[{v[1]:.3f}, {v[2]:.3f}]"]
 
@@ -373,6 +383,8 @@ def compare(paths, out: str, by: str = "estimator.name", y: str = "return_mean",
         for k in figs:
             page.add_figure(Figure(k, captions[k], pngs[k], command + f"  # -> {out}/{k}.png"))
         page.heading("Runs and configs")
+        page.paragraph("The command that trained each run (its Hydra overrides), then its config:")
+        page.table(["run", "command"], [[r.path, train_command(r.path)] for r in load_runs(paths)], cls="runs")
         for r in load_runs(paths):
             page.pre(config_block(r.config), summary=f"{r.path} ({env_label(r)}, {by}={get_key(r.config, by)})")
         page.provenance(command)

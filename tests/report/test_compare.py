@@ -124,6 +124,9 @@ def write_run(d, env, estimator, finals, iterations=12, solved=None):
                           "num_seeds": len(finals)}}
     with open(os.path.join(d, "summary.json"), "w") as f:
         json.dump(summary, f)
+    os.makedirs(os.path.join(d, ".hydra"))
+    with open(os.path.join(d, ".hydra", "overrides.yaml"), "w") as f:
+        f.write(f"- env={env}\n- estimator={estimator}\n- num_seeds={len(finals)}\n")
 
 
 @pytest.fixture
@@ -197,6 +200,7 @@ def test_cli_writes_statistics_html_and_tidy_table(runs, tmp_path):
     assert all(c.startswith("pgrun-compare ") for c in p.commands)
     text = "".join(p.text)
     assert "git commit" in text and "numpy" in text and '"estimator"' in text
+    assert "pgrun env=Acrobot estimator=bad num_seeds=4" in text  # the command that trained each run
     assert "1.00 [1.00, 1.00]" in text and "0.00 [0.00, 0.00]" in text  # the P(X > Y) table
     assert "src=\"http" not in html.read_text()  # self-contained
     # tidy: the columns, and one row per (replicate, iteration, non-NaN metric): 16 × 12 × 2 (env_steps, return)
