@@ -13,7 +13,8 @@ threshold (pgrun/envs/reference_scores.py; `--ref ENV=RANDOM,SOLVED` for others)
 
 Writes into `--out`: aggregates.png (IQM and mean with stratified bootstrap 95 % CIs),
 profiles.png (performance profiles with bands), improvement.png (P(X > Y) for every pair),
-curves.png (IQM of the normalised score per iteration with bands), compare.json and compare.md;
+curves.png (IQM of the normalised score per iteration, or per env step with --x env_steps,
+with bands), compare.json and compare.md;
 `--html` one self-contained HTML file of all of it; `--tidy` the long table
 run, env, estimator, seed, step, metric, value (CSV, or Parquet for a .parquet name).
 """
@@ -118,10 +119,24 @@ def references(reps: list[Replicate], overrides: dict) -> dict[str, tuple[float,
     return out
 
 
-def score_matrices(reps: list[Replicate], y: str, last_k: int, refs: dict | None):
+def curve_grid(reps: list[Replicate], x: str, y: str, points: int = 100):
+    """The curves' x axis and each replicate's y on it: x = iteration, cut to the shortest run;
+    x = env_steps, each replicate linearly interpolated onto `points` steps spanning the range
+    every replicate covers. -> (grid [K], {id(replicate): y [K]})."""
+    if x == "iteration":
+        K = min(len(r.columns[y]) for r in reps)
+        grid = reps[0].columns["iteration"][:K] if "iteration" in reps[0].columns else np.arange(1, K + 1)
+        return grid, {id(r): r.columns[y][:K] for r in reps}
+    if any(x not in r.columns for r in reps):
+        raise CompareError(f"--x {x}: not a column of every run's metrics.csv; use iteration or env_steps")
+    grid = np.linspace(max(r.columns[x][0] for r in reps), min(r.columns[x][-1] for r in reps), points)
+    return grid, {id(r): np.interp(grid, r.columns[x], r.columns[y]) for r in reps}
+
+
+def score_matrices(reps: list[Replicate], y: str, last_k: int, refs: dict | None, x: str = "iteration"):
     """-> envs, methods, finals {method: S [R, T]}, curves {method: C [R, T, K]}, steps [K].
     Every (method, env) must have the same number of replicates R_m (stratified bootstrap over a
-    [R, T] matrix); curves are cut to the shortest run."""
+    [R, T] matrix); curves on `curve_grid`'s x axis."""
     envs = sorted({r.env for r in reps})
     methods = list(dict.fromkeys(r.method for r in reps))
     cells: dict[tuple[str, str], list[Replicate]] = {}
@@ -134,17 +149,16 @@ def score_matrices(reps: list[Replicate], y: str, last_k: int, refs: dict | None
     if bad:
         raise CompareError(f"every method needs the same number of runs on every env (runs are resampled within "
                            f"each env); got {json.dumps(bad)}. Add the missing runs or leave those paths out.")
-    K = min(len(r.columns[y]) for r in reps)
+    steps, on_grid = curve_grid(reps, x, y)
     finals, curves = {}, {}
     for m in methods:
         S = np.stack([[np.nanmean(r.columns[y][-last_k:]) for r in cells[(m, e)]] for e in envs], axis=1)
-        C = np.stack([[r.columns[y][:K] for r in cells[(m, e)]] for e in envs], axis=1)
+        C = np.stack([[on_grid[id(r)] for r in cells[(m, e)]] for e in envs], axis=1)
         if refs is not None:
             for t, e in enumerate(envs):
                 S[:, t] = rlstats.normalise(S[:, t], *refs[e])
                 C[:, t] = rlstats.normalise(C[:, t], *refs[e])
         finals[m], curves[m] = S, C
-    steps = reps[0].columns["iteration"][:K] if "iteration" in reps[0].columns else np.arange(1, K + 1)
     return envs, methods, finals, curves, steps
 
 
@@ -236,13 +250,13 @@ def fig_improvement(st: dict, methods: list[str]):
     return fig
 
 
-def fig_curves(st: dict, steps, unit: str):
+def fig_curves(st: dict, steps, unit: str, x: str = "iteration"):
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6.5, 4))
     for i, (m, c) in enumerate(st["curves"].items()):
         ax.plot(steps, c["iqm"], color=f"C{i % 10}", label=m)
         ax.fill_between(steps, c["lo"], c["hi"], color=f"C{i % 10}", alpha=0.2, linewidth=0)
-    ax.set_xlabel("iteration")
+    ax.set_xlabel(x)
     ax.set_ylabel(f"IQM {unit}")
     ax.set_title("sample efficiency: IQM over runs × envs, 95% stratified bootstrap bands", fontsize=9)
     ax.legend(fontsize=8)
@@ -324,12 +338,12 @@ def markdown(st: dict, envs, refs, methods, n_runs: dict, unit: str) -> str:
 
 def compare(paths, out: str, by: str = "estimator.name", y: str = "return_mean", last_k: int = 10,
             n_boot: int = rlstats.N_BOOT, refs_override=None, raw: bool = False, html_path: str | None = None,
-            tidy: str | None = None, command: str | None = None) -> dict:
+            tidy: str | None = None, command: str | None = None, x: str = "iteration") -> dict:
     """The whole of pgrun-compare as a function; returns the statistics and the files written."""
     t0 = time.perf_counter()
     reps = collect(paths, by)
     refs = None if raw else references(reps, refs_override or {})
-    envs, methods, finals, curves, steps = score_matrices(reps, y, last_k, refs)
+    envs, methods, finals, curves, steps = score_matrices(reps, y, last_k, refs, x)
     unit = y if raw else "normalised score"
     hi = max(1.0, max(float(np.nanmax(S)) for S in finals.values()))
     lo = min(0.0, min(float(np.nanmin(S)) for S in finals.values()))
@@ -338,7 +352,7 @@ def compare(paths, out: str, by: str = "estimator.name", y: str = "return_mean",
     os.makedirs(out, exist_ok=True)
     command = command or "pgrun-compare " + " ".join(shlex.quote(str(p)) for p in paths)
     figs = {"aggregates": fig_aggregates(st, unit), "profiles": fig_profiles(st, unit),
-            "improvement": fig_improvement(st, methods), "curves": fig_curves(st, steps, unit)}
+            "improvement": fig_improvement(st, methods), "curves": fig_curves(st, steps, unit, x)}
     from pgrun.report.html import Figure, Page, config_block, fig_png
     pngs = {}
     for k, fig in figs.items():
@@ -351,7 +365,7 @@ def compare(paths, out: str, by: str = "estimator.name", y: str = "return_mean",
     md = markdown(st, envs, refs, methods, n_runs, unit)
     result = {"envs": envs, "methods": methods, "by": by, "metric": y, "last_k": last_k, "n_boot": n_boot,
               "references": refs, "runs_per_env": n_runs, "scores": {m: S.tolist() for m, S in finals.items()},
-              "steps": list(map(float, steps)), **st, "command": command}
+              "x": x, "steps": list(map(float, steps)), **st, "command": command}
     files = [os.path.join(out, f"{k}.png") for k in figs]
     with open(os.path.join(out, "compare.json"), "w") as f:
         json.dump(result, f, indent=1)
@@ -378,7 +392,7 @@ def compare(paths, out: str, by: str = "estimator.name", y: str = "return_mean",
         captions = {"aggregates": "IQM and mean of the final score with stratified bootstrap 95% CIs",
                     "profiles": "performance profiles: fraction of runs with score > τ",
                     "improvement": "probability of improvement P(X > Y) for every pair",
-                    "curves": "sample-efficiency curves: IQM per iteration"}
+                    "curves": f"sample-efficiency curves: IQM against {x}"}
         page.heading("Figures")
         for k in figs:
             page.add_figure(Figure(k, captions[k], pngs[k], command + f"  # -> {out}/{k}.png"))
@@ -401,6 +415,8 @@ def main(argv=None) -> None:
     p.add_argument("paths", nargs="+", help="run dirs, multirun dirs, or metrics.csv files")
     p.add_argument("--by", default="estimator.name", help="config key naming the methods (default estimator.name)")
     p.add_argument("--y", default="return_mean", help="metrics.csv column scored (default return_mean)")
+    p.add_argument("--x", default="iteration", choices=("iteration", "env_steps"),
+                   help="sample-efficiency curves against iteration (default) or env_steps (interpolated)")
     p.add_argument("--last-k", type=int, default=10, help="iterations averaged for the final score")
     p.add_argument("--n-boot", type=int, default=rlstats.N_BOOT, help="bootstrap resamples")
     p.add_argument("--ref", action="append", default=None, metavar="ENV=RANDOM,SOLVED",
@@ -413,7 +429,7 @@ def main(argv=None) -> None:
     command = "pgrun-compare " + " ".join(shlex.quote(x) for x in (argv if argv is not None else sys.argv[1:]))
     try:
         res = compare(a.paths, a.out, a.by, a.y, a.last_k, a.n_boot, parse_refs(a.ref), a.raw, a.html, a.tidy,
-                      command)
+                      command, a.x)
     except (CompareError, FileNotFoundError) as e:
         print(f"pgrun-compare: {e.args[0] if e.args else e}", file=sys.stderr)
         sys.exit(2)

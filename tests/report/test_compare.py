@@ -277,3 +277,17 @@ def test_cli_parquet_needs_pyarrow_or_round_trips(runs, tmp_path):
     table = pq.read_table(out)
     assert table.column_names == ["run", "env", "estimator", "seed", "step", "metric", "value"]
     assert table.num_rows == 16 * 12 * 2
+
+
+def test_curves_against_env_steps_are_interpolated(runs, tmp_path):
+    from pgrun.report.compare import compare
+    by_it = compare([str(runs)], str(tmp_path / "a"), n_boot=50)
+    by_steps = compare([str(runs)], str(tmp_path / "b"), n_boot=50, x="env_steps")
+    assert by_it["steps"] == list(range(1, 13))
+    # env_steps = 100 · iteration in every fake run: a grid of 100 points from 100 to 1200
+    assert len(by_steps["steps"]) == 100 and by_steps["steps"][0] == 100 and by_steps["steps"][-1] == 1200
+    for m in ("good", "bad"):
+        a, b = by_it["curves"][m]["iqm"], by_steps["curves"][m]["iqm"]
+        assert b[0] == pytest.approx(a[0]) and b[-1] == pytest.approx(a[-1])
+        # halfway between iterations 1 and 2 (150 steps) the ramp is halfway: linear interpolation
+        assert np.interp(150, by_steps["steps"], b) == pytest.approx((a[0] + a[1]) / 2)
