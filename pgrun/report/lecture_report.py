@@ -3,7 +3,8 @@
     python scripts/lecture_report.py --out report/ [--quick] [--sections raw_returns causality ...]
 
 Writes report.md (each section: the lecture's claim, the setup, the measured numbers, and
-HOLDS / DOES NOT HOLD per claim), report.json, and the figures (figures/, diagnose/*/,
+HOLDS / DOES NOT HOLD per claim), report.json, report.html (all of it in one self-contained
+file: figures embedded, claim table, sizes, commands, versions, commit), and the figures (figures/, diagnose/*/,
 runs/*/) into the output directory. Sections:
 
   raw_returns  1. notes 03 "Raw Returns" bandit: raw pushes, baseline signs, variance
@@ -142,6 +143,8 @@ def write_report(out_dir: str, sections: list[Section], summary: dict) -> None:
     with open(os.path.join(out_dir, "report.json"), "w") as f:
         json.dump(summary, f, indent=1, default=float)
         f.write("\n")
+    from pgrun.report.lecture_html import write_lecture_html
+    write_lecture_html(out_dir, sections, summary)
 
 
 def main(argv=None) -> None:
