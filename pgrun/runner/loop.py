@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import sys
 import time
-from typing import Any
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, Callable
 
 import jax
 import numpy as np
@@ -26,6 +27,15 @@ from pgrun.train.build import build, is_host_env
 from pgrun.train.program import make_train
 from pgrun.train.sharding import pad_runs, place, run_sharding, unpad_runs
 from pgrun.train.sweep import init_runs, make_layout
+
+
+def compile_ahead(program: Any, shapes: Callable[[], Any]) -> Future:
+    """`program.lower(shapes()).compile()` started in a worker thread; `.result()` waits for it
+    (and re-raises what it raised)."""
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pgrun-compile")
+    future = pool.submit(lambda: program.lower(shapes()).compile())
+    pool.shutdown(wait=False)  # the thread ends with the compilation
+    return future
 
 
 def run(cfg: Config, out_dir: str) -> dict:
@@ -53,6 +63,11 @@ def run(cfg: Config, out_dir: str) -> dict:
     columns = layout.columns(COLUMNS)
 
     t0 = time.perf_counter()
+    program = jax.jit(jax.vmap(trainer.chunk), donate_argnums=0, **shard_in, **shard_out)
+    # On one device the chunk compiles (in another thread) from the state's shapes while the
+    # initial state compiles and runs here: two XLA compilations at once, the same programs.
+    ahead = compile_ahead(program, lambda: jax.eval_shape(lambda k, v: init_runs(trainer, k, v), keys, values)) \
+        if sharding is None else None
     state = place(init_runs(trainer, keys, values), sharding)  # on one device, then sharded
     start, wall0, returns_by_iter = 0, 0.0, []
     if resume:
@@ -60,7 +75,7 @@ def run(cfg: Config, out_dir: str) -> dict:
         start, wall0 = int(meta["iteration"]), float(meta["wall_s"])
         state = place(pad_runs(host, padded), sharding)
         returns_by_iter = history(truncate_metrics(metrics_path, start, columns), layout)
-    chunk = jax.jit(jax.vmap(trainer.chunk), donate_argnums=0, **shard_in, **shard_out).lower(state).compile()
+    chunk = ahead.result() if ahead is not None else program.lower(state).compile()
     compile_s = time.perf_counter() - t0
 
     total = int(cfg.iterations)
