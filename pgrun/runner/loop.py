@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
+import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Callable
@@ -36,6 +38,19 @@ def compile_ahead(program: Any, shapes: Callable[[], Any]) -> Future:
     future = pool.submit(lambda: program.lower(shapes()).compile())
     pool.shutdown(wait=False)  # the thread ends with the compilation
     return future
+
+
+# imported by the end of every run (the summary's bootstrap CI, the final checkpoint): slow
+# imports (scipy.stats, orbax) that would otherwise stall the exit
+END_OF_RUN_MODULES = ("pgrun.runner.stats", "orbax.checkpoint")
+
+
+def prewarm_imports(modules: tuple[str, ...] = END_OF_RUN_MODULES) -> threading.Thread:
+    """Import `modules` in a daemon thread, while XLA compiles (which releases the GIL)."""
+    thread = threading.Thread(target=lambda: [importlib.import_module(m) for m in modules],
+                              name="pgrun-prewarm", daemon=True)
+    thread.start()
+    return thread
 
 
 def run(cfg: Config, out_dir: str) -> dict:
@@ -75,6 +90,7 @@ def run(cfg: Config, out_dir: str) -> dict:
         start, wall0 = int(meta["iteration"]), float(meta["wall_s"])
         state = place(pad_runs(host, padded), sharding)
         returns_by_iter = history(truncate_metrics(metrics_path, start, columns), layout)
+    prewarm_imports()
     chunk = ahead.result() if ahead is not None else program.lower(state).compile()
     compile_s = time.perf_counter() - t0
 
