@@ -288,8 +288,8 @@ def solve_section(args, tmp: str) -> None:
           f"run {pg['run_s']:.2f}s; >= 7/8 seeds solved at iteration {pg['solved_iteration']} -> "
           f"{pg['solved_wall'] if pg['solved_wall'] is None else round(pg['solved_wall'], 2)}s after Enter; "
           f"{pg['seeds_solved_final']}/8 solved at the end", flush=True)
-    sb = sb3_solve(py, 0)
-    print(f"  SB3 A2C (torch {sb.get('torch')}, {sb.get('threads')} threads): solved after "
+    sb = sb3_solve(py, args.sb3_seed)
+    print(f"  SB3 A2C seed {args.sb3_seed} (torch {sb.get('torch')}, {sb.get('threads')} threads): solved after "
           f"{sb.get('solved_steps')} steps, {sb.get('solved_wall')}s after start; 100k steps in {sb['wall']:.2f}s; "
           f"last-100-episode mean at the end {sb.get('last100'):.1f}", flush=True)
     row("default command cold compile / its run time", pg["compile_s"], pg["run_s"], "s", "<= 0.5x")
@@ -390,6 +390,7 @@ def main() -> None:
     ap.add_argument("--peers-dir", default="/tmp/pgrun-peers")
     ap.add_argument("--rejax-python", default=None, help="an interpreter with rejax 0.1.3 (else made in --peers-dir)")
     ap.add_argument("--sb3-python", default=None, help="an interpreter with stable-baselines3 (else made there)")
+    ap.add_argument("--sb3-seed", type=int, default=0, help="the one seed SB3 A2C trains (default 0)")
     args = ap.parse_args()
     args.reps = args.reps or (2 if args.quick else 5)
     only = [s.strip() for s in args.only.split(",") if s.strip()]
