@@ -78,7 +78,7 @@ def row(figure: str, ours: float | None, ref: float | None, unit: str, goal: str
     def fmt(v: float | None) -> str:
         return "-" if v is None else f"{v:,.{digits}f} {unit}"
 
-    ROWS.append((figure, fmt(ours), fmt(ref), "-" if ratio is None else f"{ratio:.2f}x", goal))
+    ROWS.append((figure, fmt(ours), fmt(ref), "-" if ratio is None else f"{ratio:.3g}x", goal))
     print(f"  -> {figure}: {fmt(ours)} vs {fmt(ref)} = {ROWS[-1][3]} (goal {goal})", flush=True)
 
 
