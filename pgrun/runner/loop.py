@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
+import threading
 import time
-from typing import Any
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, Callable
 
 import jax
 import numpy as np
@@ -26,6 +29,28 @@ from pgrun.train.build import build, is_host_env
 from pgrun.train.program import make_train
 from pgrun.train.sharding import pad_runs, place, run_sharding, unpad_runs
 from pgrun.train.sweep import init_runs, make_layout
+
+
+def compile_ahead(program: Any, shapes: Callable[[], Any]) -> Future:
+    """`program.lower(shapes()).compile()` started in a worker thread; `.result()` waits for it
+    (and re-raises what it raised)."""
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pgrun-compile")
+    future = pool.submit(lambda: program.lower(shapes()).compile())
+    pool.shutdown(wait=False)  # the thread ends with the compilation
+    return future
+
+
+# imported by the end of every run (the summary's bootstrap CI, the final checkpoint): slow
+# imports (scipy.stats, orbax) that would otherwise stall the exit
+END_OF_RUN_MODULES = ("pgrun.runner.stats", "orbax.checkpoint")
+
+
+def prewarm_imports(modules: tuple[str, ...] = END_OF_RUN_MODULES) -> threading.Thread:
+    """Import `modules` in a daemon thread, while XLA compiles (which releases the GIL)."""
+    thread = threading.Thread(target=lambda: [importlib.import_module(m) for m in modules],
+                              name="pgrun-prewarm", daemon=True)
+    thread.start()
+    return thread
 
 
 def run(cfg: Config, out_dir: str) -> dict:
@@ -53,6 +78,11 @@ def run(cfg: Config, out_dir: str) -> dict:
     columns = layout.columns(COLUMNS + (SEQUENCE_COLUMNS if hasattr(trainer.env, "exact_match") else []))
 
     t0 = time.perf_counter()
+    program = jax.jit(jax.vmap(trainer.chunk), donate_argnums=0, **shard_in, **shard_out)
+    # On one device the chunk compiles (in another thread) from the state's shapes while the
+    # initial state compiles and runs here: two XLA compilations at once, the same programs.
+    ahead = compile_ahead(program, lambda: jax.eval_shape(lambda k, v: init_runs(trainer, k, v), keys, values)) \
+        if sharding is None else None
     state = place(init_runs(trainer, keys, values), sharding)  # on one device, then sharded
     start, wall0, returns_by_iter = 0, 0.0, []
     if resume:
@@ -60,7 +90,8 @@ def run(cfg: Config, out_dir: str) -> dict:
         start, wall0 = int(meta["iteration"]), float(meta["wall_s"])
         state = place(pad_runs(host, padded), sharding)
         returns_by_iter = history(truncate_metrics(metrics_path, start, columns), layout)
-    chunk = jax.jit(jax.vmap(trainer.chunk), donate_argnums=0, **shard_in, **shard_out).lower(state).compile()
+    prewarm_imports()
+    chunk = ahead.result() if ahead is not None else program.lower(state).compile()
     compile_s = time.perf_counter() - t0
 
     total = int(cfg.iterations)
