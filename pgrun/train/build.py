@@ -14,6 +14,7 @@ from gymnasium import spaces
 
 from pgrun.config.schema import Config, PolicyConfig
 from pgrun.config.validate import check_env
+from pgrun.core.cnn import cnn
 from pgrun.core.estimators import needs_critic
 from pgrun.core.policies import Policy, gaussian_linear, make_critic, mlp, softmax_linear
 from pgrun.envs import make_env
@@ -44,6 +45,8 @@ def make_policy(cfg: PolicyConfig, env: Any) -> Policy:
         return softmax_linear(obs_dim, int(space.n), feature_fn)
     if cfg.name == "gaussian_linear":
         return gaussian_linear(obs_dim, int(np.prod(space.shape)), cfg.init_sigma, cfg.learn_sigma)
+    if cfg.name == "cnn":  # check_env: the env has image observations
+        return cnn(env.image_shape, space, cfg.channels, cfg.hidden, cfg.activation, cfg.init_sigma)
     return mlp(obs_dim, space, cfg.hidden, cfg.activation, cfg.init_sigma)
 
 
@@ -52,7 +55,7 @@ def build(config: Config) -> Components:
     env = make_env(config.env.name)
     check_env(config, env_name=env.name, host=is_host_env(config),
               discrete=isinstance(env.action_space, spaces.Discrete), has_features=hasattr(env, "features"),
-              time_limit=env.max_episode_steps)
+              time_limit=env.max_episode_steps, image_shape=getattr(env, "image_shape", None))
     env_params = env.params_from_overrides(dict(config.env.params))
     max_steps = int(cast(int, config.env.max_episode_steps or env.max_episode_steps))  # check_env: one is set
     obs_dim = int(np.prod(cast(tuple[int, ...], env.observation_space.shape)))
