@@ -29,6 +29,22 @@ def test_missing_gymnax_names_the_extra(monkeypatch):
     assert "pip install 'pgrun[gymnax]'" in str(e.value) and "env=gymnax:Breakout-MinAtar" in str(e.value)
 
 
+def test_cli_without_gymnax_exits_2_naming_the_extra(tmp_path):
+    from cli_helpers import run_cli
+
+    p = run_cli("env=gymnax:Breakout-MinAtar", "policy=cnn", "iterations=1", f"hydra.run.dir={tmp_path}",
+                block=("gymnax",))
+    assert p.returncode == 2, p.stderr[-2000:]
+    assert "pip install 'pgrun[gymnax]'" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_expand_gymnax_env():
+    from pgrun.cli import expand_gym_env
+
+    assert expand_gym_env(["env=gymnax:DeepSea-bsuite", "seed=1"]) == ["env=gymnax", "env.id=DeepSea-bsuite", "seed=1"]
+    assert expand_gym_env(["env=gymnax:A,gymnax:B"]) == ["env=gymnax", "env.id=A,B"]
+
+
 def _episodes(gymnax_id: str, overrides: dict, num_steps: int, num_envs: int = 4, seed: int = 0):
     """Step num_envs copies num_steps times with uniformly random actions, once through gymnax's
     auto-resetting `step` and once through pgrun's `step` / `reset` of the adapter on the same
