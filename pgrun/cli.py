@@ -198,7 +198,7 @@ def rewrite_argv(argv: list[str]) -> list[str]:
 
 def expand_gym_env(args: list[str]) -> list[str]:
     """Rewrite `env=gym:<id>` to `env=gym env.id=<id>` (a gymnasium id is no config group option),
-    and `env=func:<module>:<Class>` to `env=func env.id=<module>:<Class>`.
+    `env=func:<module>:<Class>` to `env=func env.id=<module>:<Class>`, `env=gymnax:<id>` to `env=gymnax env.id=<id>`.
 
     A sweep `env=gym:A,gym:B` becomes `env=gym env.id=A,B`; other items pass unchanged.
     """
@@ -210,6 +210,8 @@ def expand_gym_env(args: list[str]) -> list[str]:
             out += ["env=gym", "env.id=" + ",".join(i[4:] for i in ids)]
         elif key == "env" and all(i.startswith("func:") and len(i) > 5 for i in ids):
             out += ["env=func", "env.id=" + ",".join(i[5:] for i in ids)]
+        elif key == "env" and all(i.startswith("gymnax:") and len(i) > 7 for i in ids):
+            out += ["env=gymnax", "env.id=" + ",".join(i[7:] for i in ids)]
         else:
             out.append(a)
     return out

@@ -33,9 +33,10 @@ class EnvConfig:
 
 @dataclass
 class PolicyConfig:
-    name: str = MISSING  # softmax_linear | gaussian_linear | mlp
+    name: str = MISSING  # softmax_linear | gaussian_linear | mlp | cnn
     features: str = "onehot_state"  # softmax_linear: onehot_state | env
     hidden: List[int] = field(default_factory=lambda: [64, 64])
+    channels: List[int] = field(default_factory=lambda: [16])  # cnn: filters of each 3x3 conv layer
     activation: str = "tanh"
     init_sigma: float = 1.0  # Gaussian policies: initial (or fixed) standard deviation
     learn_sigma: bool = True  # gaussian_linear: learn σ too, or only θ

@@ -20,6 +20,7 @@ from pgrun.core.estimators import BASELINES, WEIGHTS, needs_critic
 from pgrun.core.group import GROUP_BASELINES
 from pgrun.core.offpolicy import CONSTRAINTS, CORRECTIONS, ROLLOUTS, minibatch_unit
 from pgrun.core.policies import ACTIVATIONS, FEATURE_MAPS, LOG_STD_MAX, LOG_STD_MIN
+from pgrun.envs.gymnax_env import GYMNAX_PREFIX
 from pgrun.envs.host import GYM_PREFIX
 from pgrun.errors import ConfigError, MissingExtra
 
@@ -27,7 +28,7 @@ VIDEO_FORMATS = ("gif", "mp4")
 VIDEO_POLICIES = ("greedy", "stochastic")
 OPTIMIZERS = ("adam", "sgd")
 SCHEDULES = ("constant", "linear", "cosine")
-POLICIES = ("softmax_linear", "gaussian_linear", "mlp", *SEQUENCE_POLICIES)
+POLICIES = ("softmax_linear", "gaussian_linear", "mlp", "cnn", *SEQUENCE_POLICIES)
 VECTORIZATION_MODES = ("sync", "async")  # env=gym: gymnasium vector env
 
 
@@ -144,13 +145,16 @@ def validate(cfg: Config) -> None:
     if cfg.env.name in (GYM_PREFIX, GYM_PREFIX + "None"):  # env=gym without env.id
         raise ConfigError("env=gym needs a gymnasium id: env=gym:<id> (or env=gym env.id=<id>), "
                           "e.g. env=gym:CartPole-v1.")
+    if cfg.env.name in (GYMNAX_PREFIX, GYMNAX_PREFIX + "None"):  # env=gymnax without env.id
+        raise ConfigError("env=gymnax needs a gymnax id: env=gymnax:<id> (or env=gymnax env.id=<id>), "
+                          "e.g. env=gymnax:Breakout-MinAtar.")
 
 
 def check_env(cfg: Config, *, env_name: str, host: bool, discrete: bool, has_features: bool,
-              time_limit: int | None) -> None:
+              time_limit: int | None, image_shape: tuple[int, ...] | None = None) -> None:
     """The checks across groups that need the env's facts: stepped on the host (env=gym:<id>)
-    or not, its action space (Discrete or Box), whether it defines a feature map x(s, a), and
-    its own time limit (None: none)."""
+    or not, its action space (Discrete or Box), whether it defines a feature map x(s, a), its
+    own time limit (None: none) and its image observation shape [H, W, C] (None: not an image)."""
     kind = "discrete (Discrete)" if discrete else "continuous (Box)"
     if cfg.policy.name == "gaussian_linear" and discrete:
         raise ConfigError(
@@ -160,7 +164,13 @@ def check_env(cfg: Config, *, env_name: str, host: bool, discrete: bool, has_fea
         raise ConfigError(
             f"policy=softmax_linear needs a discrete action space, but env={cfg.env.name} has a "
             f"{kind} one; valid choices for this env: gaussian_linear, mlp.")
-    learned_sigma = cfg.policy.name == "mlp" or (cfg.policy.name == "gaussian_linear" and cfg.policy.learn_sigma)
+    if cfg.policy.name == "cnn" and image_shape is None:
+        raise ConfigError(
+            f"policy=cnn needs image observations [H, W, C] (e.g. env=gymnax:Breakout-MinAtar), but "
+            f"env={cfg.env.name} has flat ones; valid choices for this env: mlp, "
+            f"{'softmax_linear' if discrete else 'gaussian_linear'}.")
+    learned_sigma = (cfg.policy.name in ("mlp", "cnn")
+                     or (cfg.policy.name == "gaussian_linear" and cfg.policy.learn_sigma))
     if not discrete and learned_sigma and not (LOG_STD_MIN <= math.log(cfg.policy.init_sigma) <= LOG_STD_MAX):
         raise ConfigError(
             f"policy.init_sigma={cfg.policy.init_sigma} lies outside the bounds of a learned σ, "

@@ -15,6 +15,7 @@ from gymnasium import spaces
 from pgrun.config.group import SEQUENCE_POLICIES, TOKEN_KEYS
 from pgrun.config.schema import Config, PolicyConfig
 from pgrun.config.validate import check_env
+from pgrun.core.cnn import cnn
 from pgrun.core.estimators import needs_critic
 from pgrun.core.policies import Policy, gaussian_linear, make_critic, mlp, softmax_linear
 from pgrun.core.sequence_policies import gru, tabular_prefix, transformer
@@ -51,6 +52,8 @@ def make_policy(cfg: PolicyConfig, env: Any) -> Policy:
         return gru(P, V, H, cfg.width) if cfg.name == "gru" else tabular_prefix(P, V, H)
     if cfg.name == "gaussian_linear":
         return gaussian_linear(obs_dim, int(np.prod(space.shape)), cfg.init_sigma, cfg.learn_sigma)
+    if cfg.name == "cnn":  # check_env: the env has image observations
+        return cnn(env.image_shape, space, cfg.channels, cfg.hidden, cfg.activation, cfg.init_sigma)
     return mlp(obs_dim, space, cfg.hidden, cfg.activation, cfg.init_sigma)
 
 
@@ -59,7 +62,7 @@ def build(config: Config) -> Components:
     env = make_env(config.env.name, {k: v for k in TOKEN_KEYS if (v := getattr(config.env, k)) is not None})
     check_env(config, env_name=env.name, host=is_host_env(config),
               discrete=isinstance(env.action_space, spaces.Discrete), has_features=hasattr(env, "features"),
-              time_limit=env.max_episode_steps)
+              time_limit=env.max_episode_steps, image_shape=getattr(env, "image_shape", None))
     env_params = env.params_from_overrides(dict(config.env.params))
     max_steps = int(cast(int, config.env.max_episode_steps or env.max_episode_steps))  # check_env: one is set
     obs_dim = int(np.prod(cast(tuple[int, ...], env.observation_space.shape)))
