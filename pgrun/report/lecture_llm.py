@@ -13,6 +13,8 @@ import numpy as np
 
 from pgrun.lab.group_gradients import fit_to_gradient, group_draws
 from pgrun.report.claims import Claim, Section
+from pgrun.report.lecture_llm_length import length_part
+from pgrun.report.lecture_llm_ratio import ratio_part
 
 ESTIMATORS = {  # label -> overrides (correction=none: one step per batch, ρ ≡ 1)
     "REINFORCE (no baseline)": ["estimator=rloo", "estimator.baseline=none"],
@@ -83,14 +85,20 @@ def llm_estimators(ctx) -> Section:
             f"the variance of the score-function estimator grows with the horizon (H = {hs[0]} → {hs[-1]})", grows,
             "; ".join(f"{k}: {variance[hs[0]][k]:.4g} → {variance[hs[-1]][k]:.4g}" for k in VARIANCE_VS_H[:2])))
     fig = _figure(fits, ctx["out_dir"])
+    ratio_body, ratio_claims, ratio_fig, ratio_data = ratio_part(ctx)
+    body += "\n" + "\n".join(ratio_body)
+    claims += ratio_claims
+    length_body, length_fig, length_data = length_part(ctx)
+    body += "\n" + "\n".join(length_body)
     return Section(
         "llm", "From the lecture to LLM fine-tuning",
         "notes 03/04 (baselines keep the estimator unbiased when they do not depend on the episode's own "
         "actions; the surrogate (1/N) Σ_i Σ_t log π · A) applied to RLOO, GRPO and Dr. GRPO (docs/llm.md)",
         setup=f"env=Tokens copy (P 1, V 2, H 2), policy=tabular_prefix at a random θ, {K} batches of 2 prompts × "
               "G = 4, estimators through pgrun.train.group (pgrun.lab.group_gradients)",
-        body=body, claims=claims, figures=[fig] if fig else [],
-        data={"J": J, "batches": K, "fits": fits, "variance_vs_horizon": variance})
+        body=body, claims=claims, figures=[f for f in (fig, ratio_fig, length_fig) if f],
+        data={"J": J, "batches": K, "fits": fits, "variance_vs_horizon": variance, "ratio_vs_horizon": ratio_data,
+              "length": length_data})
 
 
 def _pair(d: dict) -> dict:

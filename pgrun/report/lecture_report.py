@@ -42,13 +42,13 @@ SIZES = {
              "critic_steps": 300, "bootstrap": 1000, "trained_iterations": 25, "is_episodes": 8192,
              "bc_batches": 512, "seeds": 16, "iterations": 100,
              "upd_seeds": 16, "upd_iterations": 50, "upd_epochs": (1, 4, 16), "upd_ppo_epochs": (4, 16),
-             "llm_batches": 8000},
+             "llm_batches": 8000, "llm_length_iterations": 300, "llm_length_seeds": 8},
     "quick": {"episodes": 16, "bandit_batches": 400, "chain_batches": 300, "critic_batches": 16,
               "discount_batches": 512,
               "critic_steps": 200, "bootstrap": 400, "trained_iterations": 0, "is_episodes": 2048,
               "bc_batches": 200, "seeds": 4, "iterations": 20,
               "upd_seeds": 8, "upd_iterations": 30, "upd_epochs": (1, 16), "upd_ppo_epochs": (),
-              "llm_batches": 3000},
+              "llm_batches": 3000, "llm_length_iterations": 40, "llm_length_seeds": 3},
 }
 SECTIONS = ("raw_returns", "causality", "discounting", "baselines", "curves", "policies", "off_policy",
             "off_policy_updates", "bc", "llm")
