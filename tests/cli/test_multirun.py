@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from scale_helpers import pgrun
 
 SMALL = ["env=Bandit", "policy=softmax_linear", "num_seeds=2", "iterations=4", "episodes_per_iteration=4",
@@ -35,6 +36,7 @@ def test_submitit_local_runs_two_jobs(tmp_path):
     assert (tmp_path / ".submitit").is_dir()  # the jobs really went through submitit
 
 
+@pytest.mark.slow  # a local Ray instance takes ~17 s to start; the missing-Ray error stays in the fast suite
 def test_ray_launcher_runs_two_jobs_on_a_local_ray_instance(tmp_path):
     """hydra/launcher=ray with address=null starts a local Ray instance; each job is a Ray task,
     run in a Ray worker process (not the launching one)."""

@@ -14,6 +14,7 @@ import sys
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from helpers import CONFIG_DIR, ROOT, make_config
 
 from pgrun.core.minibatches import split_columns, split_transitions
@@ -109,6 +110,7 @@ def test_kl_penalty_adapts_beta_and_target_kl_stops_early():
     assert bool(m["finite"].all())
 
 
+@pytest.mark.slow  # cold-cache CI time; the non-slow suite keeps a test of the same path (ppo learns in steps mode)
 def test_cli_ppo_run_writes_the_new_columns(tmp_path):
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "pgrun.cli", "-cp", CONFIG_DIR, "estimator=ppo", "env=CartPole", "iterations=2",

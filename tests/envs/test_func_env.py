@@ -25,6 +25,7 @@ def test_make_env_adapts_a_foreign_funcenv():
         make_env("func:gymnasium.spaces:Box")
 
 
+@pytest.mark.slow  # cold-cache CI time; the non-slow suite keeps a test of the same path
 def test_cli_trains_on_gymnasiums_own_jax_pendulum(tmp_path):
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "pgrun.cli", f"env=func:{SPEC}", "env.max_episode_steps=50", "iterations=2",

@@ -24,6 +24,7 @@ def _claims(md: str) -> dict:
     return {c: next(line for line in lines if c in line) for c in CLAIMS}
 
 
+@pytest.mark.slow  # cold-cache CI time; the non-slow suite keeps a test of the same path (trpo_ignoring_its_constraint)
 def test_quick_updates_section(tmp_path):
     s = lecture_report(str(tmp_path), quick=True, sections=SECTION)
     assert s["must_hold_failed"] == []
@@ -56,6 +57,7 @@ def test_trpo_ignoring_its_constraint_fails_the_report(tmp_path, monkeypatch):
     assert _claims(md)["TRPO's hard constraint"].startswith("- **DOES NOT HOLD** (must hold)")
 
 
+@pytest.mark.slow  # cold-cache CI time; the non-slow suite keeps a test of the same path
 def test_kl_penalty_ignoring_its_constraint_is_reported(tmp_path, monkeypatch):
     """β dropped to 0 after the first iteration: kl_penalty becomes the unconstrained reuse.
     Its KL claims are measured ones: they are reported as not holding, the report does not fail."""

@@ -54,7 +54,9 @@ REUSE = ["env=CartPole", "policy.hidden=[8]", "estimator.critic_hidden=[8]", "nu
          "num_envs=4", "num_steps=16", "optimizer.schedule=constant", "checkpoint_every=2", "progress=false"]
 
 
-@pytest.mark.parametrize("estimator", ["ppo", "trpo", "kl_penalty"])
+# kl_penalty carries both β and the env; ppo and trpo are slow (cold-cache CI time)
+@pytest.mark.parametrize("estimator", [pytest.param("ppo", marks=pytest.mark.slow),
+                                       pytest.param("trpo", marks=pytest.mark.slow), "kl_penalty"])
 def test_resume_of_a_batch_reusing_run_gives_the_uninterrupted_run(tmp_path, estimator):
     """estimator.rollout=steps: a resume that restarted the envs or reset β would change every row after
     the checkpoint (β moves from its initial 1.0 every iteration: checked below, so the test can fail)."""

@@ -56,6 +56,7 @@ def _wait_for_rows(path, n, proc, timeout=240):
     raise TimeoutError(path)
 
 
+@pytest.mark.slow  # cold-cache CI time; the fast suite keeps the in-process host resume test
 def test_host_ctrl_c_then_resume_then_eval_with_video(tmp_path):
     """The user's path on the CLI: Ctrl-C a host run (exit 130, a checkpoint at the last
     iteration written), `pgrun resume=<run dir> iterations=k+3` (the metrics of an uninterrupted
