@@ -105,13 +105,11 @@ def _pair(d: dict) -> dict:
     return {"draws": d["draws"], "grad": d["grad"]}
 
 
-def _figure(fits: dict, out_dir: str) -> str | None:
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:  # pragma: no cover
-        return None
+def _figure(fits: dict, out_dir: str) -> str:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     labels = list(fits)
     fig, ax = plt.subplots(1, 2, figsize=(11, 3.6))
     y = np.arange(len(labels))

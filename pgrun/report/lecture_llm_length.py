@@ -63,13 +63,11 @@ def _fmt(v: list[float], digits: int = 2) -> str:
     return f"{np.nanmean(a):.{digits}f}" if np.isfinite(a).any() else "—"
 
 
-def _figure(data: dict, out_dir: str) -> str | None:
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:  # pragma: no cover
-        return None
+def _figure(data: dict, out_dir: str) -> str:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     fig, ax = plt.subplots(1, 2, figsize=(10, 3.4))
     for (label, d), color in zip(data.items(), ("C0", "C1")):
         x = np.arange(1, len(d["length_incorrect"]) + 1)

@@ -61,13 +61,11 @@ def ratio_part(ctx) -> tuple[list[str], list[Claim], str | None, dict]:
     return body, claims, _figure(res, ctx["out_dir"]), data
 
 
-def _figure(res: dict, out_dir: str) -> str | None:
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:  # pragma: no cover
-        return None
+def _figure(res: dict, out_dir: str) -> str:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     hs = sorted(res)
     fig, ax = plt.subplots(1, 2, figsize=(10, 3.4))
     for k, lab in (("sequence", "sequence Πρ (trajectory IS)"), ("token", "token ρ_t (PPO/GRPO)"),

@@ -129,7 +129,8 @@ def _ci(x) -> tuple[float, float]:
 
 
 def plot_updates(recs, delta: float, path: str) -> None:
-    """2×2: mean KL(π_θ‖π_θ'), ESS/n, largest weight and final return vs K, 95% t-CIs over seeds."""
+    """2×2: mean KL(π_θ‖π_θ'), ESS/n, largest weight and final return vs K, 95% CIs over seeds
+    (`runner.stats`: percentile bootstrap)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -149,7 +150,7 @@ def plot_updates(recs, delta: float, path: str) -> None:
                 k = k * 1.08  # beside the K = 1 points
             m = np.array([r[key].mean() for r in rs])
             ci = np.array([_ci(r[key]) for r in rs])
-            if key == "kl_mean":  # log axis: keep a t-interval's lower end above 0
+            if key == "kl_mean":  # log axis: keep the interval's lower end above 0
                 ci[:, 0] = np.maximum(ci[:, 0], 0.1 * m)
             label = "TRPO (one step, max KL δ)" if variant == "trpo" else variant
             ax.errorbar(k, m, yerr=[m - ci[:, 0], ci[:, 1] - m], fmt=fmt, color=color, capsize=3, label=label)
@@ -307,6 +308,6 @@ def off_policy_updates(ctx) -> Section:
         f"from 1 toward δ = {delta:g} in one compiled program. TRPO (`constraint=trust_region`, max_kl δ) takes one "
         f"natural-gradient step per batch{ppo_txt}. Per update: `kl_old_new` (mean over the batch's states, after "
         "the update), `is_ess`, `is_weight_max`; per seed: means over iterations, final return = mean of the last 10 "
-        "iterations; CIs: Student-t over seeds (table), percentile bootstrap of differences (claims). Only TRPO's "
+        "iterations; CIs: percentile bootstrap over seeds (table) and of differences (claims). Only TRPO's "
         "bound is a must-hold claim (true by construction); the others are measurements.",
         "\n".join(table), claims, [fig], data)
