@@ -33,10 +33,25 @@ def run_cli(cache_dir: str, out_dir: str, *overrides: str) -> tuple[float, dict]
         return wall, json.load(f)
 
 
+def timed_steps(chunk, state, m, chunks: int) -> tuple[int, float]:
+    """(env steps, seconds) of `chunks` more calls of the compiled `chunk` after one whose metrics `m`
+    it returned for `state`; env_steps is cumulative per seed, so the steps are its last entry's growth."""
+    import jax
+    import numpy as np
+
+    jax.block_until_ready(state)
+    steps0 = int(np.sum(jax.device_get(m["env_steps"])[:, -1]))
+    t0 = time.perf_counter()
+    for _ in range(chunks):
+        state, m = chunk(state)
+    m = jax.device_get(m)
+    dt = time.perf_counter() - t0
+    return int(np.sum(m["env_steps"][:, -1])) - steps0, dt
+
+
 def steady_throughput(num_seeds: int, chunks: int) -> tuple[float, float]:
     """(valid env-steps/s, computed step slots/s) of the default program after training."""
     import jax
-    import numpy as np
 
     from pgrun.config import compose, load
     from pgrun.train.program import init_seeds, make_train
@@ -47,14 +62,7 @@ def steady_throughput(num_seeds: int, chunks: int) -> tuple[float, float]:
     chunk = jax.jit(jax.vmap(tr.chunk), donate_argnums=0).lower(state).compile()
     for _ in range(4):  # learn first, so episodes are long as in a real run's later part
         state, m = chunk(state)
-    jax.block_until_ready(state)
-    steps0 = int(np.sum(jax.device_get(m["env_steps"])[:, -1]))
-    t0 = time.perf_counter()
-    for _ in range(chunks):
-        state, m = chunk(state)
-    m = jax.device_get(m)
-    dt = time.perf_counter() - t0
-    valid = int(np.sum(m["env_steps"][:, -1])) - steps0
+    valid, dt = timed_steps(chunk, state, m, chunks)
     slots = chunks * cfg.log_every * num_seeds * cfg.episodes_per_iteration * tr.max_steps
     return valid / dt, slots / dt
 

@@ -20,7 +20,7 @@ SIZES = [("transformer", 32, 1), ("transformer", 64, 1), ("transformer", 64, 2),
 
 def bench(policy: str, width: int, layers: int, seeds: int, chunks: int, task: str, log_every: int) -> dict:
     import jax
-    import numpy as np
+    from bench import timed_steps  # scripts/ is on sys.path when a script runs
 
     from pgrun.config import compose, load
     from pgrun.train.program import init_seeds, make_train
@@ -34,14 +34,7 @@ def bench(policy: str, width: int, layers: int, seeds: int, chunks: int, task: s
     chunk = jax.jit(jax.vmap(tr.chunk), donate_argnums=0).lower(state).compile()
     compile_s = time.perf_counter() - t0
     state, m = chunk(state)
-    jax.block_until_ready(state)
-    steps0 = int(np.sum(jax.device_get(m["env_steps"])[:, -1]))
-    t0 = time.perf_counter()
-    for _ in range(chunks):
-        state, m = chunk(state)
-    m = jax.device_get(m)
-    dt = time.perf_counter() - t0
-    tokens = int(np.sum(m["env_steps"][:, -1])) - steps0
+    tokens, dt = timed_steps(chunk, state, m, chunks)
     episodes = chunks * log_every * seeds * cfg.episodes_per_iteration
     return {"policy": policy, "width": width, "layers": layers, "seeds": seeds, "task": task,
             "compile_s": round(compile_s, 2), "tokens_per_s": round(tokens / dt),
