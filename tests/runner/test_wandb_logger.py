@@ -1,0 +1,81 @@
+"""logger.wandb=true (pgrun/runner/wandb_logger.py): an offline W&B run under <run dir>/wandb/
+whose history holds metrics.csv's seed means per sweep point, whose config is the run's, which a
+resume continues under the same id, and which is finished (failed) on a divergence.
+
+wandb is an optional extra (`pgrun[wandb]`, in the test extra): these tests skip without it, except
+under PGRUN_REQUIRE_OPTIONAL=1 (.ci/run), where a missing plugin must not hide."""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+from helpers import optional_module
+from scale_helpers import config, read_rows
+from wandb_records import exit_code, history, run_record
+
+from pgrun.errors import TrainingDiverged
+from pgrun.runner.loop import run
+
+optional_module("wandb")
+
+
+def _fragments(out: str) -> list[str]:
+    return sorted(glob.glob(os.path.join(out, "wandb", "offline-run-*", "run-*.wandb")))
+
+
+def _seed_stats(rows: list[dict], it: int, point: str | None = None) -> tuple[float, float, float]:
+    x = [float(np.float32(r["return_mean"])) for r in rows
+         if r["iteration"] == str(it) and (point is None or r["point"] == point)]
+    return sum(x) / len(x), min(x), max(x)
+
+
+def test_offline_history_holds_the_seed_means_per_point_and_resume_keeps_the_id(tmp_path):
+    """The first session logs iterations 1..6 but its last checkpoint is lost (as if killed between
+    logging and checkpointing): the resume recomputes 5..6 and must not log them twice."""
+    out = str(tmp_path / "run")
+    args = ["sweep.optimizer.lr=[0.05,0.2]", "logger.wandb=true", "optimizer.schedule=constant",
+            "logger.wandb_project=pgrun-test", "checkpoint_every=2"]
+    first = config(*args, "iterations=6")
+    run(first, out)
+    shutil.rmtree(os.path.join(out, "checkpoints", "6"))
+    run(config(*args, "iterations=8", f"resume={out}"), "unused")
+    files = _fragments(out)
+    assert len(files) == 2  # offline: one fragment per session, both the same W&B run id
+    ids = {run_record(f).run_id for f in files}
+    stored = json.load(open(os.path.join(out, "loggers.json")))["wandb"]
+    assert ids == {stored["id"]} and stored["last_step"] == 8
+    assert run_record(files[0]).project == "pgrun-test"
+    h1, h2 = history(files[0]), history(files[1])
+    assert sorted(h1) == list(range(1, 7)) and sorted(h2) == [7, 8]  # 5, 6 not logged twice
+    rows = read_rows(os.path.join(out, "metrics.csv"))
+    for it, logged in {**h1, **h2}.items():
+        for p in ("0", "1"):
+            mean, lo, hi = _seed_stats(rows, it, p)
+            assert logged[f"point_{p}/return_mean"] == pytest.approx(mean, rel=1e-6)
+            assert logged[f"point_{p}/return_mean_min"] == pytest.approx(lo, rel=1e-6)
+            assert logged[f"point_{p}/return_mean_max"] == pytest.approx(hi, rel=1e-6)
+            loss = np.mean([float(np.float32(r["loss"])) for r in rows
+                            if r["iteration"] == str(it) and r["point"] == p])
+            assert logged[f"point_{p}/loss"] == pytest.approx(loss, rel=1e-5)
+    logged_cfg = {u.key: json.loads(u.value_json) for u in run_record(files[0]).config.update if u.key != "_wandb"}
+    assert logged_cfg == json.loads(json.dumps(first.to_dict()))  # the run's config, as summary.json has it
+    assert [exit_code(f) for f in files] == [0, 0]
+
+
+def test_no_sweep_plain_keys_and_a_divergence_finishes_the_run_failed(tmp_path):
+    out = str(tmp_path / "run")
+    with pytest.raises(TrainingDiverged):
+        run(config("env=ParticleContinuous", "policy=gaussian_linear", "optimizer=sgd", "optimizer.lr=1e30",
+                   "iterations=6", "log_every=3", "env.max_episode_steps=20", "logger.wandb=true"), out)
+    (f,) = _fragments(out)
+    rows = read_rows(os.path.join(out, "metrics.csv"))
+    h = history(f)
+    assert sorted(h) == sorted({int(r["iteration"]) for r in rows})  # up to the divergence, not past it
+    for it, logged in h.items():
+        assert logged["return_mean"] == pytest.approx(_seed_stats(rows, it)[0], rel=1e-6)
+    assert exit_code(f) == 1
