@@ -82,15 +82,13 @@ def run_host(cfg: Config, out_dir: str, parts: Components) -> dict:
     compile_s = time.perf_counter() - t0
 
     total, log_every = int(cfg.iterations), int(cfg.log_every)
-    writer = MetricsWriter(metrics_path, append=resume)
-    ckpt = Checkpointer(out_dir, cfg.checkpoint_every, start)
-    try:
+    try:  # the loggers first: one that cannot start (W&B online without a login) leaves no metrics.csv
         loggers = open_loggers(cfg, out_dir, [0] * len(seeds), False, start if resume else None)
     except BaseException:
-        writer.close()
-        ckpt.close()
         sampler.close()
         raise
+    writer = MetricsWriter(metrics_path, append=resume)
+    ckpt = Checkpointer(out_dir, cfg.checkpoint_every, start)
     summary: dict[str, Any] = {
         "status": "running", "iterations": start, "seeds": seeds, "env": env.name,
         "max_episode_steps": T, "compile_s": round(compile_s, 3), "resumed_from": start if resume else None,

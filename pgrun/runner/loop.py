@@ -90,6 +90,9 @@ def run(cfg: Config, out_dir: str) -> dict:
         start, wall0 = int(meta["iteration"]), float(meta["wall_s"])
         state = place(pad_runs(host, padded), sharding)
         returns_by_iter = history(truncate_metrics(metrics_path, start, columns), layout)
+    # the loggers start while the chunk compiles; one that cannot (W&B online without a login) stops
+    # the run before metrics.csv exists
+    loggers = open_loggers(cfg, out_dir, layout.run_points, bool(layout.keys), start if resume else None)
     prewarm_imports()
     chunk = ahead.result() if ahead is not None else program.lower(state).compile()
     compile_s = time.perf_counter() - t0
@@ -97,7 +100,6 @@ def run(cfg: Config, out_dir: str) -> dict:
     total = int(cfg.iterations)
     writer = MetricsWriter(metrics_path, columns, append=resume)
     ckpt = Checkpointer(out_dir, cfg.checkpoint_every, start)
-    loggers = open_loggers(cfg, out_dir, layout.run_points, bool(layout.keys), start if resume else None)
     summary: dict[str, Any] = {"status": "running", "iterations": start, "seeds": layout.seeds, "env": cfg.env.name,
                "max_episode_steps": trainer.max_steps, "compile_s": round(compile_s, 3),
                "devices": len(jax.devices()), "resumed_from": start if resume else None}

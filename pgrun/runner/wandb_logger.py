@@ -17,6 +17,7 @@ import os
 
 import numpy as np
 
+from pgrun.errors import ConfigError
 from pgrun.runner.scalars import step_rows
 
 
@@ -28,10 +29,16 @@ class WandbLogger:
 
         self.point_of_run, self.sweep, self.state = np.asarray(point_of_run), sweep, state
         resume_id = state.get("id")
-        self.run = wandb.init(
-            project=project, dir=run_dir, mode=mode, id=resume_id, resume="allow" if resume_id else None,
-            name=os.path.basename(os.path.abspath(run_dir)), config=config, reinit="create_new",
-            settings=wandb.Settings(silent=True, console="off"))
+        try:
+            self.run = wandb.init(
+                project=project, dir=run_dir, mode=mode, id=resume_id, resume="allow" if resume_id else None,
+                name=os.path.basename(os.path.abspath(run_dir)), config=config, reinit="create_new",
+                settings=wandb.Settings(silent=True, console="off"))
+        except wandb.errors.Error as e:  # e.g. online without credentials: "No API key configured"
+            raise ConfigError(f"logger.wandb=true logger.wandb_mode={mode}: W&B could not start the run "
+                              f"({str(e).splitlines()[0] if str(e) else type(e).__name__}); for online mode run "
+                              "`wandb login` first (or set WANDB_API_KEY), or keep the default "
+                              "logger.wandb_mode=offline and `wandb sync <run dir>/wandb` later.") from None
         state["id"] = self.run.id
 
     def write_chunk(self, m: dict, upto: int | None = None) -> None:

@@ -79,3 +79,15 @@ def test_no_sweep_plain_keys_and_a_divergence_finishes_the_run_failed(tmp_path):
     for it, logged in h.items():
         assert logged["return_mean"] == pytest.approx(_seed_stats(rows, it)[0], rel=1e-6)
     assert exit_code(f) == 1
+
+
+@pytest.mark.skipif("WANDB_API_KEY" in os.environ, reason="a W&B login is configured here")
+def test_online_without_a_login_exits_2_before_any_metrics(tmp_path):
+    from cli_helpers import TINY, run_cli
+
+    out = tmp_path / "run"
+    p = run_cli(*TINY, "logger.wandb=true", "logger.wandb_mode=online", f"hydra.run.dir={out}",
+                env={"HOME": str(tmp_path), "WANDB_CONFIG_DIR": str(tmp_path / ".config")})
+    assert p.returncode == 2, p.stderr[-3000:]
+    assert "wandb login" in p.stderr and "logger.wandb_mode=offline" in p.stderr and "Traceback" not in p.stderr
+    assert not (out / "metrics.csv").exists()
