@@ -91,3 +91,21 @@ def test_online_without_a_login_exits_2_before_any_metrics(tmp_path):
     assert p.returncode == 2, p.stderr[-3000:]
     assert "wandb login" in p.stderr and "logger.wandb_mode=offline" in p.stderr and "Traceback" not in p.stderr
     assert not (out / "metrics.csv").exists()
+
+
+def test_eval_of_a_wandb_run_needs_no_wandb(tmp_path, monkeypatch):
+    """pgrun-eval loads the run's config with every logger off: it logs nothing and needs none."""
+    import importlib.util
+
+    from pgrun.config.schema import EvalConfig
+    from pgrun.errors import ConfigError
+    from pgrun.runner.evaluate import evaluate
+
+    out = str(tmp_path / "run")
+    run(config("logger.wandb=true", "iterations=2"), out)
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "wandb" else real(name, *a))
+    with pytest.raises(ConfigError, match="pgrun\\[wandb\\]"):
+        config("logger.wandb=true")  # training would need it
+    assert evaluate(out, EvalConfig(episodes=2))["episodes"] == 2
+    assert len(_fragments(out)) == 1  # no second W&B session
