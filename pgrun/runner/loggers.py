@@ -18,6 +18,13 @@ from pgrun.config.schema import Config
 STATE_FILE = "loggers.json"
 
 
+def run_name(run_dir: str) -> str:
+    """The name a logger shows for the run: the run directory's last two parts, e.g.
+    `2026-12-02_10-00-00` for Hydra's outputs/2026-12-02/10-00-00."""
+    parent, base = os.path.split(os.path.abspath(run_dir))
+    return f"{os.path.basename(parent)}_{base}" if os.path.basename(parent) else base
+
+
 class Loggers:
     def __init__(self, cfg: Config, run_dir: str, point_of_run: list[int], sweep: bool, resume_step: int | None):
         """`point_of_run` [R]: each run's sweep point; `resume_step`: the checkpoint's iteration on resume=."""
@@ -36,13 +43,14 @@ class Loggers:
             if lc.wandb:
                 from pgrun.runner.wandb_logger import WandbLogger
 
-                self.backends.append(WandbLogger(run_dir, cfg.to_dict(), lc.wandb_project, lc.wandb_mode, point_of_run,
-                                                 sweep, self.state.setdefault("wandb", {})))
+                self.backends.append(WandbLogger(run_dir, run_name(run_dir), cfg.to_dict(), lc.wandb_project,
+                                                 lc.wandb_mode, point_of_run, sweep,
+                                                 self.state.setdefault("wandb", {})))
             if lc.trackio:
                 from pgrun.runner.trackio_logger import TrackioLogger
 
-                self.backends.append(TrackioLogger(run_dir, cfg.to_dict(), lc.trackio_project, point_of_run, sweep,
-                                                   self.state.setdefault("trackio", {})))
+                self.backends.append(TrackioLogger(run_name(run_dir), cfg.to_dict(), lc.trackio_project, point_of_run,
+                                                   sweep, self.state.setdefault("trackio", {})))
         except BaseException:
             self.close("failed")
             raise

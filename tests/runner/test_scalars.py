@@ -33,3 +33,10 @@ def test_upto_and_after_cut_the_steps_and_rows_key_the_points():
     assert [s for s, _ in rows] == [7, 8]
     assert rows[0][1]["point_1/return_mean"] == 10.0 and rows[0][1]["point_0/return_mean_max"] == 3.0
     assert step_rows(m, np.zeros(3, int), sweep=False)[0][1]["return_mean"] == pytest.approx(14 / 3)
+
+
+def test_run_name_is_the_last_two_parts_of_the_run_dir():
+    from pgrun.runner.loggers import run_name
+
+    assert run_name("outputs/2026-12-02/10-00-00") == "2026-12-02_10-00-00"
+    assert run_name("multirun/2026-12-02/10-00-00/3/") == "10-00-00_3"
