@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from helpers import optional_module
 from scale_helpers import config, read_rows
-from wandb_records import exit_code, history, run_record
+from wandb_records import exit_code, history, run_record, summary
 
 from pgrun.errors import TrainingDiverged
 from pgrun.runner.loop import run
@@ -109,3 +109,25 @@ def test_eval_of_a_wandb_run_needs_no_wandb(tmp_path, monkeypatch):
         config("logger.wandb=true")  # training would need it
     assert evaluate(out, EvalConfig(episodes=2))["episodes"] == 2
     assert len(_fragments(out)) == 1  # no second W&B session
+
+
+def test_ctrl_c_finishes_the_wandb_run_as_interrupted(tmp_path, monkeypatch):
+    """SIGINT after the first chunk: the loop checkpoints and stops; the W&B run holds that chunk
+    and is finished (failed) with pgrun_status=interrupted."""
+    import signal
+
+    from pgrun.runner import loop
+
+    real = loop.MetricsWriter.write_rows
+
+    def write_then_interrupt(self, rows):
+        real(self, rows)
+        os.kill(os.getpid(), signal.SIGINT)  # DeferredInterrupt records it; the loop stops after this chunk
+
+    monkeypatch.setattr(loop.MetricsWriter, "write_rows", write_then_interrupt)
+    out = str(tmp_path / "run")
+    with pytest.raises(KeyboardInterrupt):
+        run(config("logger.wandb=true"), out)
+    (f,) = _fragments(out)
+    assert sorted(history(f)) == [1, 2]  # the first chunk (log_every=2)
+    assert exit_code(f) == 1 and summary(f)["pgrun_status"] == "interrupted"

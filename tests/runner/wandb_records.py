@@ -62,3 +62,13 @@ def exit_code(path: str) -> int | None:
         if r.WhichOneof("record_type") == "exit":
             return r.exit.exit_code
     return None
+
+
+def summary(path: str) -> dict:
+    """The run summary as its `summary` records left it (the last value of each key)."""
+    out: dict = {}
+    for r in records(path):
+        if r.WhichOneof("record_type") == "summary":
+            for u in r.summary.update:
+                out[u.key or "/".join(u.nested_key)] = json.loads(u.value_json)
+    return out
