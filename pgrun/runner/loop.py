@@ -90,12 +90,11 @@ def run(cfg: Config, out_dir: str) -> dict:
         start, wall0 = int(meta["iteration"]), float(meta["wall_s"])
         state = place(pad_runs(host, padded), sharding)
         returns_by_iter = history(truncate_metrics(metrics_path, start, columns), layout)
-    # the loggers start while the chunk compiles; one that cannot (W&B online without a login) stops
-    # the run before metrics.csv exists
-    loggers = open_loggers(cfg, out_dir, layout.run_points, bool(layout.keys), start if resume else None)
     prewarm_imports()
     chunk = ahead.result() if ahead is not None else program.lower(state).compile()
     compile_s = time.perf_counter() - t0
+    # the loggers before metrics.csv: one that cannot start (W&B online without a login) leaves none
+    loggers = open_loggers(cfg, out_dir, layout.run_points, bool(layout.keys), start if resume else None)
 
     total = int(cfg.iterations)
     writer = MetricsWriter(metrics_path, columns, append=resume)
