@@ -90,10 +90,14 @@ def run(cfg: Config, out_dir: str) -> dict:
         start, wall0 = int(meta["iteration"]), float(meta["wall_s"])
         state = place(pad_runs(host, padded), sharding)
         returns_by_iter = history(truncate_metrics(metrics_path, start, columns), layout)
-    prewarm_imports()
+    warm = prewarm_imports()
     chunk = ahead.result() if ahead is not None else program.lower(state).compile()
     compile_s = time.perf_counter() - t0
-    # the loggers before metrics.csv: one that cannot start (W&B online without a login) leaves none
+    # the loggers before metrics.csv: one that cannot start (W&B online without a login) leaves none.
+    # Their imports wait for the prewarm thread's: with both at once, pytest's rewriting of orbax's
+    # test_utils in that thread failed with CPython 3.11's "AST constructor recursion depth mismatch"
+    if cfg.logger.wandb or cfg.logger.trackio:
+        warm.join()
     loggers = open_loggers(cfg, out_dir, layout.run_points, bool(layout.keys), start if resume else None)
 
     total = int(cfg.iterations)
