@@ -29,7 +29,7 @@ def make_config(*overrides: str) -> Config:
     return load(compose_config(*overrides))
 
 
-# Optional plugins the test extra installs (tensorboard, hydra-submitit-launcher, hydra-optuna-sweeper):
+# Optional plugins the test extra installs (tensorboard, wandb, trackio, hydra-submitit-launcher, ...):
 # their tests skip where one is missing, except under PGRUN_REQUIRE_OPTIONAL=1 (.ci/run sets it after
 # installing the test extra), where a missing plugin fails the test instead of hiding a broken install.
 REQUIRE_OPTIONAL_ENV = "PGRUN_REQUIRE_OPTIONAL"

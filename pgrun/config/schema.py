@@ -104,6 +104,11 @@ class OptimizerConfig:
 @dataclass
 class LoggerConfig:
     tensorboard: bool = False  # also write TensorBoard event files under <run dir>/tensorboard/
+    wandb: bool = False  # also log to Weights & Biases (extra `wandb`), files under <run dir>/wandb/
+    wandb_project: str = "pgrun"
+    wandb_mode: str = "offline"  # offline (nothing leaves the machine; `wandb sync` later) | online
+    trackio: bool = False  # also log to Trackio's local store (extra `trackio`)
+    trackio_project: str = "pgrun"
 
 
 @dataclass

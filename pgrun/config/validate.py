@@ -25,6 +25,7 @@ from pgrun.envs.host import GYM_PREFIX
 from pgrun.errors import ConfigError, MissingExtra
 
 VIDEO_FORMATS = ("gif", "mp4")
+WANDB_MODES = ("offline", "online")
 VIDEO_POLICIES = ("greedy", "stochastic")
 OPTIMIZERS = ("adam", "sgd")
 SCHEDULES = ("constant", "linear", "cosine")
@@ -215,6 +216,25 @@ def _validate_run_options(cfg: Config) -> None:
     if cfg.logger.tensorboard and not installed("tensorboard"):
         raise MissingExtra.needs("logger.tensorboard=true", "the tensorboard package", "tensorboard",
                                  "set logger.tensorboard=false (metrics.csv has every metric)")
+    _validate_loggers(cfg)
+
+
+def _validate_loggers(cfg: Config) -> None:
+    """logger.wandb / logger.trackio: their options, and the package installed (MissingExtra)."""
+    lc = cfg.logger
+    if lc.wandb_mode not in WANDB_MODES:
+        raise ConfigError(f"logger.wandb_mode={lc.wandb_mode!r} is not one of {', '.join(WANDB_MODES)} (offline: "
+                          "nothing leaves the machine, `wandb sync <run dir>/wandb` uploads it later).")
+    for key in ("wandb_project", "trackio_project"):
+        name = getattr(lc, key)
+        if not isinstance(name, str) or not name.strip() or "/" in name:
+            raise ConfigError(f"logger.{key}={name!r} must be a non-empty project name without '/'.")
+    if lc.wandb and not installed("wandb"):
+        raise MissingExtra.needs("logger.wandb=true", "the wandb package", "wandb",
+                                 "set logger.wandb=false (metrics.csv has every metric)")
+    if lc.trackio and not installed("trackio"):
+        raise MissingExtra.needs("logger.trackio=true", "the trackio package", "trackio",
+                                 "set logger.trackio=false (metrics.csv has every metric)")
 
 
 def _has_key(config: Config, dotted: str) -> bool:

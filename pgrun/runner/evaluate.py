@@ -57,7 +57,8 @@ def load_run(run_dir: str):
         raise ConfigError(f"{run_dir}: no checkpoint under {os.path.join(run_dir, 'checkpoints')} "
                           "(is it a pgrun run directory?).")
     stored = read_meta(run_dir)["config"]
-    cfg = load({**stored, "logger": {**stored.get("logger", {}), "tensorboard": False}})  # eval writes no events
+    off = {"tensorboard": False, "wandb": False, "trackio": False}  # eval logs nothing (nor needs the packages)
+    cfg = load({**stored, "logger": {**stored.get("logger", {}), **off}})
     layout, trainer = make_layout(cfg), make_train(cfg)
     keys = np.stack([np.asarray(jax.random.PRNGKey(s)) for s in layout.run_seeds])
     shapes = jax.eval_shape(lambda k, v: init_runs(trainer, k, v), keys, layout.values())

@@ -6,7 +6,8 @@ steps the vector env with the jitted policy -> the Batch [S, T, B, ...] goes to
 path scans. Output is the same metrics.csv, checkpoints/ and summary.json as
 `pgrun.runner.loop.run`: metrics written every `log_every` iterations, a checkpoint every
 `checkpoint_every` iterations, at the end and at Ctrl-C / SIGTERM (after the iteration in
-progress), from which `resume=<run dir>` continues exactly and `pgrun-eval` evaluates.
+progress), from which `resume=<run dir>` continues exactly and `pgrun-eval` evaluates; the
+loggers of `cfg.logger` (TensorBoard, W&B, Trackio: `runner.loggers`) get each written chunk.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from pgrun.runner.checkpoint import Checkpointer
 from pgrun.runner.checkpoint import restore as restore_checkpoint
 from pgrun.runner.divergence import diverged
 from pgrun.runner.interrupt import DeferredInterrupt
+from pgrun.runner.loggers import open_loggers
 from pgrun.runner.metrics import COLUMNS, MetricsWriter, rows_from_chunk, versions, write_json
 from pgrun.runner.rundir import truncate_metrics
 from pgrun.runner.summary import final_figures, history
@@ -80,6 +82,11 @@ def run_host(cfg: Config, out_dir: str, parts: Components) -> dict:
     compile_s = time.perf_counter() - t0
 
     total, log_every = int(cfg.iterations), int(cfg.log_every)
+    try:  # the loggers first: one that cannot start (W&B online without a login) leaves no metrics.csv
+        loggers = open_loggers(cfg, out_dir, [0] * len(seeds), False, start if resume else None)
+    except BaseException:
+        sampler.close()
+        raise
     writer = MetricsWriter(metrics_path, append=resume)
     ckpt = Checkpointer(out_dir, cfg.checkpoint_every, start)
     summary: dict[str, Any] = {
@@ -98,6 +105,8 @@ def run_host(cfg: Config, out_dir: str, parts: Components) -> dict:
             m = {k: np.stack([p[k] for p in pending], axis=1) for k in pending[0]}
             m["active"] = np.ones_like(m["finite"], bool)
             writer.write_rows(rows_from_chunk(m, seeds, wall0 + time.perf_counter() - t_run, upto))
+            if loggers is not None:
+                loggers.write_chunk(m, upto)
             pending.clear()
 
     def save_checkpoint(iteration: int) -> None:
@@ -148,6 +157,8 @@ def run_host(cfg: Config, out_dir: str, parts: Components) -> dict:
         writer.close()
         ckpt.close()
         sampler.close()
+        if loggers is not None:
+            loggers.close(summary["status"])
         run_s = wall0 + time.perf_counter() - t_run
         summary.update(final_figures(returns_by_iter, seeds, env, env_steps, run_s))
         summary["host_env"].update({

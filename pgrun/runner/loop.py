@@ -20,11 +20,11 @@ from pgrun.runner.checkpoint import restore as restore_checkpoint
 from pgrun.runner.divergence import diverged
 from pgrun.runner.host_loop import run_host
 from pgrun.runner.interrupt import DeferredInterrupt
+from pgrun.runner.loggers import open_loggers
 from pgrun.runner.metrics import COLUMNS, SEQUENCE_COLUMNS, MetricsWriter, rows_from_chunk, versions, write_json
 from pgrun.runner.rundir import check_resume_config, truncate_metrics
 from pgrun.runner.rundir import prepare as prepare_run_dir
 from pgrun.runner.summary import final_figures, history, return_label
-from pgrun.runner.tensorboard import TensorBoardLogger
 from pgrun.train.build import build, is_host_env
 from pgrun.train.program import make_train
 from pgrun.train.sharding import pad_runs, place, run_sharding, unpad_runs
@@ -90,16 +90,19 @@ def run(cfg: Config, out_dir: str) -> dict:
         start, wall0 = int(meta["iteration"]), float(meta["wall_s"])
         state = place(pad_runs(host, padded), sharding)
         returns_by_iter = history(truncate_metrics(metrics_path, start, columns), layout)
-    prewarm_imports()
+    warm = prewarm_imports()
     chunk = ahead.result() if ahead is not None else program.lower(state).compile()
     compile_s = time.perf_counter() - t0
+    # the loggers before metrics.csv: one that cannot start (W&B online without a login) leaves none.
+    # Their imports wait for the prewarm thread's: with both at once, pytest's rewriting of orbax's
+    # test_utils in that thread failed with CPython 3.11's "AST constructor recursion depth mismatch"
+    if cfg.logger.wandb or cfg.logger.trackio:
+        warm.join()
+    loggers = open_loggers(cfg, out_dir, layout.run_points, bool(layout.keys), start if resume else None)
 
     total = int(cfg.iterations)
     writer = MetricsWriter(metrics_path, columns, append=resume)
     ckpt = Checkpointer(out_dir, cfg.checkpoint_every, start)
-    tb = None
-    if cfg.logger.tensorboard:
-        tb = TensorBoardLogger(out_dir, layout.run_points, bool(layout.keys), start if resume else None)
     summary: dict[str, Any] = {"status": "running", "iterations": start, "seeds": layout.seeds, "env": cfg.env.name,
                "max_episode_steps": trainer.max_steps, "compile_s": round(compile_s, 3),
                "devices": len(jax.devices()), "resumed_from": start if resume else None}
@@ -128,8 +131,8 @@ def run(cfg: Config, out_dir: str) -> dict:
                     at, upto = (s, k), int(m["iteration"][s, k])  # k is reused below
                 rows = rows_from_chunk(m, seeds, wall, upto, layout.row_extras())
                 writer.write_rows(rows)
-                if tb is not None:
-                    tb.write_chunk(m, upto)
+                if loggers is not None:
+                    loggers.write_chunk(m, upto)
                 done_iters = sorted({int(r["iteration"]) for r in rows})
                 for it in done_iters:
                     k = int(np.argmax(m["iteration"][0] == it))
@@ -159,8 +162,8 @@ def run(cfg: Config, out_dir: str) -> dict:
         bar.close()
         writer.close()
         ckpt.close()
-        if tb is not None:
-            tb.close()
+        if loggers is not None:
+            loggers.close(summary["status"])
         run_s = wall0 + time.perf_counter() - t_run
         summary.update(final_figures(returns_by_iter, layout.seeds, trainer.env, env_steps, run_s, layout))
         summary["versions"] = versions()

@@ -26,7 +26,7 @@ from pgrun.errors import ConfigError, RunDirExists
 
 # Keys that may differ between a run and its resumption: none changes what an iteration computes.
 RESUMABLE = ("iterations", "progress", "checkpoint_every", "log_every", "logger", "resume", "overwrite")
-OUTPUTS = ("metrics.csv", "summary.json", "eval.json", "checkpoints", "tensorboard", "videos")
+OUTPUTS = ("metrics.csv", "summary.json", "eval.json", "checkpoints", "tensorboard", "videos", "wandb", "loggers.json")
 
 
 def prepare(cfg: Config, out_dir: str) -> str:

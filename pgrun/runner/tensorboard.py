@@ -3,7 +3,8 @@
 Written to `<run dir>/tensorboard/` (without a sweep) or `<run dir>/tensorboard/point_<p>/`
 (one TensorBoard "run" per sweep point): each metric of metrics.csv as a scalar at
 step = iteration, averaged over the point's seeds, plus `return_mean_min` / `_max` over seeds.
-Uses the `tensorboard` package's own event writer; metrics.csv stays the record.
+Uses the `tensorboard` package's own event writer; the values are `runner.scalars.chunk_scalars`'s
+(shared with the W&B and Trackio loggers); metrics.csv stays the record.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ import time
 
 import numpy as np
 
+from pgrun.runner.scalars import chunk_scalars
+
 TB_DIR = "tensorboard"
-SKIP = ("iteration", "seed", "point", "episodes", "wall_s", "active", "finite", "weight_overflow", "log_weight_max")
 
 
 class TensorBoardLogger:
@@ -38,30 +40,13 @@ class TensorBoardLogger:
         from tensorboard.compat.proto.event_pb2 import Event
         from tensorboard.compat.proto.summary_pb2 import Summary
 
-        active = np.asarray(m["active"])
-        for k in range(active.shape[1]):
-            if not active[0, k]:
-                continue
-            step = int(m["iteration"][0, k])
-            if upto is not None and step >= upto:
-                continue
-            for p, w in enumerate(self.writers):
-                runs = self.point_of_run == p
-                values = []
-                for name, arr in m.items():
-                    if name in SKIP or np.ndim(arr) != 2:
-                        continue
-                    x = np.asarray(arr[runs, k], np.float64)
-                    if np.all(np.isnan(x)):
-                        continue
-                    values.append(Summary.Value(tag=name, simple_value=float(np.nanmean(x))))
-                    if name == "return_mean":
-                        values.append(Summary.Value(tag="return_mean_min", simple_value=float(np.nanmin(x))))
-                        values.append(Summary.Value(tag="return_mean_max", simple_value=float(np.nanmax(x))))
-                w.add_event(Event(step=step, wall_time=time.time(), summary=Summary(value=values)))
+        for step, p, values in chunk_scalars(m, self.point_of_run, upto):
+            summary = Summary(value=[Summary.Value(tag=k, simple_value=v) for k, v in values.items()])
+            self.writers[p].add_event(Event(step=step, wall_time=time.time(), summary=summary))
         for w in self.writers:
             w.flush()
 
-    def close(self) -> None:
+    def close(self, status: str = "completed") -> None:
+        """`status` (completed / diverged / interrupted) is for the loggers that record it."""
         for w in self.writers:
             w.close()

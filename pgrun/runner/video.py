@@ -4,8 +4,14 @@ The episode is played by the pure-JAX env (`make_recorder`, one `lax.scan`) and 
 - classic-control envs (those with a `gym_id`) by gymnasium's own renderer: the NumPy env is
   made with `render_mode="rgb_array"` and its `unwrapped.state` set from our JAX state at each
   step (Pendulum's `last_u` from the action, for its torque arrow);
-- the Particle envs with matplotlib (Agg): the box, the goal disc, the path so far.
-Other envs (Bandit, Chain) have nothing to draw: `render_frames` raises ConfigError.
+- the Particle envs with matplotlib (Agg): the box, the goal disc, the path so far;
+- gymnax envs whose observation is an image or a grid (MinAtar [10, 10, C] channels, Pong-misc,
+  bsuite DeepSea / Catch [H, W]) from that observation (`observation_frame`): gymnax 1.0.1 has no
+  rgb_array renderer (its `visualize` draws MinAtar the same way, from the observation, with
+  matplotlib figures), so each cell is coloured by its highest set channel, as MinAtar's and
+  gymnax's own displays do, or by its value for a one-channel grid.
+Other envs (Bandit, Chain, gymnax envs with a vector observation) have nothing to draw:
+`render_frames` raises ConfigError saying why.
 `env=gym:<id>` runs are played and drawn by the gymnasium env itself (`make_host_recorder`).
 """
 
@@ -23,7 +29,8 @@ from pgrun.rollout.episodes import action_clipper
 
 
 class Episode(NamedTuple):
-    states: np.ndarray   # [T + 1, ...] s_0 .. s_T (entries past the end repeat the last state)
+    states: Any          # [T + 1, ...] s_0 .. s_T (entries past the end repeat the last state); a pytree
+                         # of such arrays for gymnax envs (GymnaxState)
     actions: np.ndarray  # [T, ...] a_t as applied (clipped)
     length: int          # steps that happened
 
@@ -45,16 +52,17 @@ def make_recorder(env, env_params, policy, max_steps: int, greedy: bool):
             dist = policy.dist(params, obs)
             a = clip(dist.mode() if greedy else dist.sample(k_act))
             out = step(env, env_params, state, a, k_env, t, max_steps)
-            nxt = jnp.where(alive, out.state, state)
+            nxt = jax.tree_util.tree_map(lambda new, old: jnp.where(alive, new, old), out.state, state)
             return (nxt, out.obs, alive & ~(out.terminated | out.truncated)), (nxt, a, alive)
 
         xs = (jnp.arange(max_steps), jax.random.split(k_steps, max_steps))
         _, (states, actions, alive) = jax.lax.scan(body, (s0, obs0, jnp.bool_(True)), xs)
-        return jnp.concatenate([s0[None], states]), actions, jnp.sum(alive)
+        both = jax.tree_util.tree_map(lambda first, rest: jnp.concatenate([jnp.asarray(first)[None], rest]), s0, states)
+        return both, actions, jnp.sum(alive)
 
     def record(params, key) -> Episode:
         states, actions, length = jax.device_get(play(params, key))
-        return Episode(np.asarray(states), np.asarray(actions), int(length))
+        return Episode(jax.tree_util.tree_map(np.asarray, states), np.asarray(actions), int(length))
 
     return record
 
@@ -102,6 +110,14 @@ def check_renderable(env) -> None:
                           f"{', '.join(env.render_modes) or 'none'}); evaluate it without video=true.")
     if env.name.startswith("Particle") or env.gym_id is not None:
         return
+    if hasattr(env, "gymnax_env"):
+        shape = gymnax_obs_shape(env)
+        if len(shape) in (2, 3):
+            return
+        raise ConfigError(f"video=true: env={env.name} cannot be filmed: gymnax 1.0.1 has no rgb_array renderer, "
+                          f"and its observation is a vector of shape {shape}, not an image or grid pgrun could draw "
+                          "(videos of gymnax envs exist for image or grid observations: the MinAtar games, "
+                          "Pong-misc, DeepSea-bsuite, Catch-bsuite); evaluate it without video=true.")
     raise ConfigError(f"video=true: env={env.name} has no renderer; videos exist for the classic-control "
                       "envs (CartPole, Acrobot, MountainCar, MountainCarContinuous, Pendulum) and Particle.")
 
@@ -112,7 +128,36 @@ def render_frames(env, env_params, episode: Episode) -> list[np.ndarray]:
     n = episode.length + 1
     if env.name.startswith("Particle"):
         return _particle_frames(env_params, episode.states[:n])
+    if hasattr(env, "gymnax_env"):
+        return [observation_frame(o) for o in np.asarray(episode.states.obs)[:n]]
     return _gym_frames(env.gym_id, episode, n)
+
+
+def gymnax_obs_shape(env) -> tuple[int, ...]:
+    """The shape of a gymnax env's own observation (before pgrun flattens it)."""
+    return tuple(int(d) for d in env.gymnax_env.observation_space(env.default_params).shape)
+
+
+# cell colours: background, then one per channel (MinAtar has at most 10; more cycle)
+PALETTE = np.array([(0, 0, 0), (31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
+                    (140, 86, 75), (227, 119, 194), (188, 189, 34), (23, 190, 207), (255, 255, 255)], np.uint8)
+
+
+def observation_frame(obs: np.ndarray, cell_px: int = 16) -> np.ndarray:
+    """RGB frame [H·cell_px, W·cell_px, 3] uint8 of a gymnax image / grid observation.
+
+    [H, W, C] channels: cell (i, j) gets PALETTE[c + 1] for the highest channel c with
+    obs[i, j, c] > 0, black where none is set (MinAtar's and gymnax's display rule).
+    [H, W] grid: grey level clip(obs, 0, 1) (DeepSea's one-hot position, Catch's ball and paddle)."""
+    obs = np.asarray(obs, np.float32)
+    if obs.ndim == 3:
+        C = obs.shape[-1]
+        top = np.max(np.where(obs > 0, np.arange(1, C + 1), 0), axis=-1)  # 0: no channel set
+        colours = np.concatenate([PALETTE[:1], PALETTE[1 + np.arange(C) % (len(PALETTE) - 1)]])
+        img = colours[top]
+    else:
+        img = np.repeat((np.clip(obs, 0.0, 1.0) * 255).astype(np.uint8)[..., None], 3, axis=-1)
+    return np.repeat(np.repeat(img, cell_px, axis=0), cell_px, axis=1)
 
 
 def _gym_frames(gym_id: str, ep: Episode, n: int) -> list[np.ndarray]:

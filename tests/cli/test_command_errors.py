@@ -94,6 +94,10 @@ EXTRAS = [
     pytest.param(["logger.tensorboard=true", *TINY], ("tensorboard",),
                  ["logger.tensorboard=true", "pip install 'pgrun[tensorboard]'", "logger.tensorboard=false"],
                  id="tensorboard"),
+    pytest.param(["logger.wandb=true", *TINY], ("wandb",),
+                 ["logger.wandb=true", "pip install 'pgrun[wandb]'", "logger.wandb=false"], id="wandb"),
+    pytest.param(["logger.trackio=true", *TINY], ("trackio",),
+                 ["logger.trackio=true", "pip install 'pgrun[trackio]'", "logger.trackio=false"], id="trackio"),
     pytest.param(["env=gym:LunarLander-v3", "policy=mlp", "iterations=1"], ("Box2D",),
                  ["env=gym:LunarLander-v3", "Box2D", "pip install 'pgrun[box2d]'"], id="box2d"),
 ]
