@@ -115,11 +115,11 @@ def references(reps: list[Replicate], overrides: dict) -> dict[str, tuple[float,
         if env in overrides:
             out[env] = overrides[env]
             continue
+        random, solved = reference_scores(env)
         changed = next((r.changed for r in reps if r.env == env and r.changed), "")
-        if changed:  # the registry's scores are for the default env
+        if changed and random is not None:  # the registry's scores are for the default env
             missing.append(f"{env} with {changed} (the registry's scores are for its defaults)")
             continue
-        random, solved = reference_scores(env)
         solved = next((r.solved for r in reps if r.env == env and r.solved is not None), solved)
         if random is None or solved is None:
             missing.append(f"{env} (random {random}, solved {solved})")
