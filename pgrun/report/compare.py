@@ -52,6 +52,7 @@ class Replicate:
     seed: int
     columns: dict[str, np.ndarray]
     solved: float | None   # summary.json's solved_threshold (None when absent)
+    changed: str = ""      # the env settings the run changed (env.params, env.max_episode_steps); "" if none
 
 
 def env_label(run: Run) -> str:
@@ -60,6 +61,15 @@ def env_label(run: Run) -> str:
         return f"{name}:{get_key(run.config, 'env.id')}"
     summary = _summary(run.path)
     return str(name or summary.get("env") or "unknown")
+
+
+def env_changes(run: Run) -> str:
+    """The env settings a run changed from the env's defaults, which the registry's reference
+    scores assume: 'env.params.x=1, env.max_episode_steps=50', or '' for none."""
+    changed = [f"env.params.{k}={v}" for k, v in sorted((get_key(run.config, "env.params") or {}).items())]
+    if get_key(run.config, "env.max_episode_steps") is not None:
+        changed.append(f"env.max_episode_steps={get_key(run.config, 'env.max_episode_steps')}")
+    return ", ".join(changed)
 
 
 def _summary(run_dir: str) -> dict:
@@ -80,7 +90,8 @@ def collect(paths, by: str = "estimator.name") -> list[Replicate]:
         swept = len({point for point, _ in r.columns}) > 1
         for (point, seed), cols in sorted(r.columns.items()):
             run = f"{rel}#p{point}" if swept else rel
-            reps.append(Replicate(run, env_label(r), str(r.value((point, seed), by)), seed, cols, solved))
+            reps.append(Replicate(run, env_label(r), str(r.value((point, seed), by)), seed, cols, solved,
+                                  env_changes(r)))
     return reps
 
 
@@ -105,6 +116,10 @@ def references(reps: list[Replicate], overrides: dict) -> dict[str, tuple[float,
             out[env] = overrides[env]
             continue
         random, solved = reference_scores(env)
+        changed = next((r.changed for r in reps if r.env == env and r.changed), "")
+        if changed and random is not None:  # the registry's scores are for the default env
+            missing.append(f"{env} with {changed} (the registry's scores are for its defaults)")
+            continue
         solved = next((r.solved for r in reps if r.env == env and r.solved is not None), solved)
         if random is None or solved is None:
             missing.append(f"{env} (random {random}, solved {solved})")

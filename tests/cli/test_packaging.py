@@ -41,6 +41,9 @@ def test_ci_requires_the_optional_plugins_it_installs():
     plugins the tests use are in that extra."""
     ci = open(os.path.join(ROOT, ".ci", "run")).read()
     assert '.[test,lint]' in ci and "PGRUN_REQUIRE_OPTIONAL=1 .venv/bin/python -m pytest" in ci
+    # the gymnax tests: deselected in the main step, run (and required) in a venv with the gymnax extra
+    assert '-m "not slow and not gymnax"' in ci and '.[test,gymnax]' in ci
+    assert 'PGRUN_REQUIRE_OPTIONAL=1 .venv-gymnax/bin/python -m pytest -q -n 2 -m "gymnax and not slow"' in ci
     with open(os.path.join(ROOT, "pyproject.toml"), "rb") as f:
         extras = tomllib.load(f)["project"]["optional-dependencies"]
 

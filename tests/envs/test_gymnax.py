@@ -3,8 +3,10 @@ terminated / truncated kept apart, params overrides, the errors, and short runs 
 the CNN policy.
 
 gymnax is an optional extra (`pgrun[gymnax]`, which caps jax and gymnasium), not part of the test
-extra, so the tests that need it skip where it is not installed (plain `pytest.importorskip`, not
-the PGRUN_REQUIRE_OPTIONAL helpers); the missing-package error is checked without it.
+extra. The tests that need it are marked `gymnax` and skip where it is not installed, except under
+PGRUN_REQUIRE_OPTIONAL=1 (`helpers.optional_module`): .ci/run's main step deselects them
+(`-m "not gymnax"`) and its second step runs only them in a venv with `.[test,gymnax]`, where a
+missing gymnax fails. The missing-package error is checked without gymnax (unmarked tests).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from helpers import make_config
+from helpers import make_config, optional_module
 
 from pgrun.envs import reset, step
 from pgrun.errors import ConfigError, MissingExtra
@@ -50,7 +52,7 @@ def _episodes(gymnax_id: str, overrides: dict, num_steps: int, num_envs: int = 4
     auto-resetting `step` and once through pgrun's `step` / `reset` of the adapter on the same
     keys (gymnax's step splits its key into (step key, reset key)), jitted and vmapped.
     Returns both trajectories as dicts of [num_envs, num_steps, ...] arrays."""
-    pytest.importorskip("gymnax")
+    optional_module("gymnax")
     from pgrun.envs.gymnax_env import GymnaxEnv
 
     env = GymnaxEnv(gymnax_id)
@@ -98,6 +100,7 @@ def _episodes(gymnax_id: str, overrides: dict, num_steps: int, num_envs: int = 4
     return jax.jit(jax.vmap(reference))(keys), jax.jit(jax.vmap(ours))(keys)
 
 
+@pytest.mark.gymnax
 @pytest.mark.parametrize("gymnax_id, overrides, num_steps", [
     ("UmbrellaChain-bsuite", {}, 60),                               # chain_length 10: terminates
     ("UmbrellaChain-bsuite", {"max_steps_in_episode": 7}, 60),      # cut before the chain's end: truncated
@@ -122,8 +125,9 @@ def test_parity_with_gymnax_step_over_full_episodes(gymnax_id, overrides, num_st
         assert np.asarray(got["truncated"]).any() and np.asarray(got["terminated"]).any()
 
 
+@pytest.mark.gymnax
 def test_spaces_image_shape_and_time_limit_override():
-    pytest.importorskip("gymnax")
+    optional_module("gymnax")
     from pgrun.train.build import build
 
     parts = build(make_config("env=gymnax:Breakout-MinAtar", "policy=cnn", "+env.params.max_steps_in_episode=77"))
@@ -134,13 +138,14 @@ def test_spaces_image_shape_and_time_limit_override():
     assert parts.env.image_shape is None and parts.max_steps == 8  # DeepSea(size=8): size steps
 
 
+@pytest.mark.gymnax
 @pytest.mark.parametrize("overrides, phrases", [
     (["env=gymnax:Breakout"], ["not a registered gymnax environment", "did you mean Breakout-MinAtar"]),
     (["env=gymnax:DeepSea-bsuite", "+env.params.size=4"], ["env.params", "deterministic"]),
     (["env=gymnax:DeepSea-bsuite", "policy=cnn"], ["policy=cnn needs image observations"]),
 ])
 def test_config_errors(overrides, phrases):
-    pytest.importorskip("gymnax")
+    optional_module("gymnax")
     from pgrun.train.build import build
 
     with pytest.raises(ConfigError) as e:
@@ -158,13 +163,14 @@ TINY = ["num_seeds=2", "iterations=2", "episodes_per_iteration=2", "log_every=1"
         "estimator.critic_hidden=[8]"]
 
 
+@pytest.mark.gymnax
 @pytest.mark.parametrize("overrides", [
     ["env=gymnax:Breakout-MinAtar", "policy=cnn", "policy.hidden=[16]", "policy.channels=[4]",
      "estimator=ppo", "+env.params.max_steps_in_episode=30"],
     ["env=gymnax:UmbrellaChain-bsuite", "policy=mlp", "policy.hidden=[8]", "estimator=actor_critic"],
 ])
 def test_two_iteration_runs(overrides, tmp_path):
-    pytest.importorskip("gymnax")
+    optional_module("gymnax")
     import csv
     import math
 
@@ -177,3 +183,57 @@ def test_two_iteration_runs(overrides, tmp_path):
     for r in rows:
         for k in ("return_mean", "loss", "grad_norm", "entropy"):
             assert math.isfinite(float(r[k])), (k, r)
+
+
+# ------------------------------------------------------------- reference scores (pgrun-compare)
+
+
+def _play(gymnax_id: str, policy, seed: int) -> list[float]:
+    """One episode of gymnax's own reset / step with default params, the action chosen by
+    `policy(state)` from gymnax's env state (an oracle: it may read what the observation hides);
+    the rewards up to the episode's end (terminated or gymnax's time limit)."""
+    gymnax = optional_module("gymnax")
+    env, params = gymnax.make(gymnax_id)
+    key = jax.random.key(seed)
+    key, k0 = jax.random.split(key)
+    _, state = env.reset(k0, params)
+    rewards = []
+    for _ in range(int(params.max_steps_in_episode)):
+        key, k = jax.random.split(key)
+        _, next_state, r, term, trunc, _ = env.step(k, state, policy(state), params)
+        rewards.append(float(r))
+        if term or trunc:
+            return rewards
+        state = next_state
+    raise AssertionError("no episode end within the time limit")
+
+
+OPTIMAL = {  # gymnax id -> the optimal policy of the env's rules, as a function of gymnax's state
+    "DeepSea-bsuite": lambda s: s.action_mapping[s.row, s.column],   # the action that moves right
+    "UmbrellaChain-bsuite": lambda s: s.need_umbrella,               # chosen at the first step
+    "MemoryChain-bsuite": lambda s: s.context[s.query],              # repeat the context
+    "DiscountingChain-bsuite": lambda s: jnp.int32(0),               # context 0 pays 1.1
+    "Catch-bsuite": lambda s: 1 + jnp.sign(s.ball_x - s.paddle_x),   # follow the ball
+}
+
+
+@pytest.mark.gymnax
+@pytest.mark.parametrize("gymnax_id", sorted(OPTIMAL))
+def test_optimal_policy_earns_the_reference_solved_score_in_gymnax(gymnax_id):
+    from pgrun.envs.reference_scores import reference_scores
+
+    _, solved = reference_scores(f"gymnax:{gymnax_id}")
+    for seed in range(3):
+        rewards = _play(gymnax_id, OPTIMAL[gymnax_id], seed)
+        if gymnax_id == "UmbrellaChain-bsuite":  # the final +1; the coin flips before it have mean 0
+            assert rewards[-1] == solved and len(rewards) == 10
+        else:
+            assert sum(rewards) == pytest.approx(solved, abs=1e-6), rewards
+
+
+@pytest.mark.gymnax
+def test_reference_table_ids_are_registered_gymnax_envs():
+    from pgrun.envs.reference_scores import GYMNAX_SCORES
+
+    gymnax = optional_module("gymnax")
+    assert set(GYMNAX_SCORES) <= set(gymnax.registered_envs)

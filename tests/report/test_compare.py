@@ -110,8 +110,9 @@ def test_against_rliable():
 # ------------------------------------------------------------------- fake run directories
 
 
-def write_run(d, env, estimator, finals, iterations=12, solved=None):
-    """A run directory with one row per (iteration, seed): return_mean ramps to finals[seed]."""
+def write_run(d, env, estimator, finals, iterations=12, solved=None, env_cfg=None):
+    """A run directory with one row per (iteration, seed): return_mean ramps to finals[seed];
+    env_cfg: more keys of the config's env (e.g. id, params), as a real run saves them."""
     os.makedirs(d)
     with open(os.path.join(d, "metrics.csv"), "w", newline="") as f:
         w = csv.writer(f)
@@ -120,7 +121,7 @@ def write_run(d, env, estimator, finals, iterations=12, solved=None):
             for seed, v in enumerate(finals):
                 w.writerow([it, seed, 100 * it, v * min(1.0, it / 2), ""])
     summary = {"status": "completed", "env": env, "solved_threshold": solved,
-               "config": {"env": {"name": env}, "estimator": {"name": estimator}, "seed": 0,
+               "config": {"env": {"name": env, **(env_cfg or {})}, "estimator": {"name": estimator}, "seed": 0,
                           "num_seeds": len(finals)}}
     with open(os.path.join(d, "summary.json"), "w") as f:
         json.dump(summary, f)
@@ -221,6 +222,38 @@ def test_cli_unknown_reference_exits_2_naming_the_env(tmp_path):
     r = _cli(tmp_path / "runs", "--out", tmp_path / "o", "--n-boot", "50", "--ref", "Chain=0,10", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert json.loads((tmp_path / "o" / "compare.json").read_text())["improvement"]["y > x"][0] == 1.0
+
+
+GYMNAX_ENV = {"id": "DeepSea-bsuite", "max_episode_steps": None, "params": {}}  # as summary.json saves it
+
+
+def test_cli_normalises_gymnax_runs_without_ref(tmp_path):
+    # DeepSea (size 8): the optimum 1 − 8 · 0.01/8 = 0.99 normalises to 1, the random score to 0
+    random, solved = reference_scores("gymnax:DeepSea-bsuite")
+    write_run(str(tmp_path / "runs" / "0"), "gymnax:DeepSea-bsuite", "x", [0.99, random], env_cfg=GYMNAX_ENV)
+    write_run(str(tmp_path / "runs" / "1"), "gymnax:DeepSea-bsuite", "y", [0.99, 0.99], env_cfg=GYMNAX_ENV)
+    r = _cli(tmp_path / "runs", "--out", tmp_path / "o", "--n-boot", "50", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    res = json.loads((tmp_path / "o" / "compare.json").read_text())
+    assert res["envs"] == ["gymnax:DeepSea-bsuite"]
+    np.testing.assert_allclose(np.array(res["scores"]["x"])[:, 0], [1.0, 0.0], atol=1e-12)
+
+
+def test_cli_changed_env_settings_need_ref(tmp_path):
+    """The registry's scores are for the default env: a run with env.params or the time limit
+    changed stops (exit 2) naming the change, until --ref gives its scores."""
+    changed = dict(GYMNAX_ENV, params={"unscaled_move_cost": 0.0})
+    write_run(str(tmp_path / "runs" / "0"), "gymnax:DeepSea-bsuite", "x", [0.5, 1.0], env_cfg=changed)
+    write_run(str(tmp_path / "runs" / "1"), "gymnax:DeepSea-bsuite", "y", [0.0, 0.0], env_cfg=changed)
+    r = _cli(tmp_path / "runs", "--out", tmp_path / "o", "--n-boot", "50", cwd=tmp_path)
+    assert r.returncode == 2 and "env.params.unscaled_move_cost=0.0" in r.stderr and "--ref" in r.stderr
+    r = _cli(tmp_path / "runs", "--out", tmp_path / "o", "--n-boot", "50", "--ref", "gymnax:DeepSea-bsuite=0,1",
+             cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert json.loads((tmp_path / "o" / "compare.json").read_text())["scores"]["x"] == [[0.5], [1.0]]
+    write_run(str(tmp_path / "cp" / "0"), "CartPole", "x", [100, 200], env_cfg={"max_episode_steps": 200})
+    r = _cli(tmp_path / "cp", "--out", tmp_path / "o2", "--n-boot", "50", cwd=tmp_path)
+    assert r.returncode == 2 and "env.max_episode_steps=200" in r.stderr
 
 
 def test_cli_unequal_runs_exits_2(tmp_path):
