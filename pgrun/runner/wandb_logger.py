@@ -29,7 +29,8 @@ class WandbLogger:
         resume_id = state.get("id")
         try:
             self.run = wandb.init(
-                project=project, dir=run_dir, mode=mode, id=resume_id, resume="allow" if resume_id else None,
+                project=project, dir=run_dir, mode=mode,  # type: ignore[arg-type]  # validated: online|offline|disabled
+                id=resume_id, resume="allow" if resume_id else None,
                 name=name, config=config, reinit="create_new",
                 settings=wandb.Settings(silent=True, console="off"))
         except wandb.errors.Error as e:  # e.g. online without credentials: "No API key configured"
