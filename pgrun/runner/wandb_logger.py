@@ -13,6 +13,8 @@ divergence (exit code 0 when completed, 1 otherwise, and the pgrun status in its
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 import numpy as np
 
 from pgrun.errors import ConfigError
@@ -29,7 +31,7 @@ class WandbLogger:
         resume_id = state.get("id")
         try:
             self.run = wandb.init(
-                project=project, dir=run_dir, mode=mode,  # type: ignore[arg-type]  # validated: online|offline|disabled
+                project=project, dir=run_dir, mode=cast(Any, mode),  # validated: online|offline|disabled
                 id=resume_id, resume="allow" if resume_id else None,
                 name=name, config=config, reinit="create_new",
                 settings=wandb.Settings(silent=True, console="off"))
