@@ -3,7 +3,8 @@ renderer, so image / grid observations are drawn cell by cell (MinAtar's display
 with a vector observation are refused with the reason.
 
 The frame rule is checked without gymnax; the end-to-end tests need the optional `gymnax` extra
-(not in the test extra) and skip without it (plain importorskip, as tests/envs/test_gymnax.py)."""
+(not in the test extra): marked `gymnax`, they skip without it and run in .ci/run's gymnax step
+(helpers.optional_module, as tests/envs/test_gymnax.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import os
 
 import numpy as np
 import pytest
+from helpers import optional_module
 
 from pgrun.runner.video import PALETTE, observation_frame
 
@@ -38,8 +40,9 @@ def test_a_grid_observation_is_drawn_in_grey_levels():
     assert (f[2, 1] == 255).all() and (f[0, 0] == 127).all() and f.sum() == 3 * (255 + 127)
 
 
+@pytest.mark.gymnax
 def test_breakout_gif_shows_the_bricks_and_the_paddle(tmp_path):
-    pytest.importorskip("gymnax")
+    optional_module("gymnax")
     from helpers import make_config
     from PIL import Image, ImageSequence
 
@@ -62,9 +65,10 @@ def test_breakout_gif_shows_the_bricks_and_the_paddle(tmp_path):
     assert len({f.tobytes() for f in frames}) >= 2  # the ball moves
 
 
+@pytest.mark.gymnax
 @pytest.mark.parametrize("gymnax_id", ["UmbrellaChain-bsuite", "CartPole-v1"])
 def test_a_vector_observation_is_refused_with_the_reason(gymnax_id):
-    pytest.importorskip("gymnax")
+    optional_module("gymnax")
     from pgrun.envs.registry import make_env
     from pgrun.errors import ConfigError
     from pgrun.runner.video import check_renderable
@@ -75,8 +79,9 @@ def test_a_vector_observation_is_refused_with_the_reason(gymnax_id):
     assert "Breakout" not in str(e.value) or "MinAtar" in str(e.value)
 
 
+@pytest.mark.gymnax
 def test_deep_sea_grid_is_renderable():
-    pytest.importorskip("gymnax")
+    optional_module("gymnax")
     from pgrun.envs.registry import make_env
     from pgrun.runner.video import check_renderable
 
