@@ -9,6 +9,7 @@ one line (`runner.summary.result_line`), on stderr and in the run directory's `c
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import shutil
@@ -125,6 +126,7 @@ def _main(cfg: DictConfig) -> float | None:
     from pgrun.runner.rundir import prepare, resume_config, save_hydra_files
     from pgrun.runner.summary import result_line
 
+    _resume_gc()
     enable_compilation_cache()
     output_dir = HydraConfig.get().runtime.output_dir
     fresh = _made_by_this_job(output_dir)
@@ -361,7 +363,28 @@ def quick_help(args: list[str]) -> str | None:
         GlobalHydra.instance().clear()
 
 
+def _resume_gc() -> None:
+    """Python's cyclic garbage collector back on, if `main` turned it off for the start-up, after
+    freezing what the imports made (`gc.freeze`: long-lived modules, never walked again)."""
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()
+
+
 def main() -> None:
+    # The start-up (Hydra, JAX, Flax, Optax imports; composing) makes about a million long-lived objects and
+    # little garbage, and each full collection on the way walks all of them: the collector stays off until
+    # the job has imported what it runs (`_resume_gc`). A multirun keeps it on: its pre-check composes and
+    # builds every job. At the end, what exists is frozen, so the interpreter's last collections at exit skip it.
+    if not {"-m", "--multirun"} & set(sys.argv[1:]):
+        gc.disable()
+    try:
+        _command()
+    finally:
+        gc.freeze()
+
+
+def _command() -> None:
     try:
         args = rewrite_argv(expand_gym_env(sys.argv[1:]))
     except SystemExit as e:
