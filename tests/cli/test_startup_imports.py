@@ -44,6 +44,22 @@ def test_help_and_config_errors_do_not_import_jax(args, rc, words):
     assert not names & set(HEAVY), f"pgrun {' '.join(args)} imported {sorted(names & set(HEAVY))}"
 
 
+HYDRA_HELP = ("import sys, pgrun.cli as c; c.quick_help = lambda args: None; sys.argv = ['pgrun', *sys.argv[1:]]; "
+              "c.main()")
+
+
+@pytest.mark.parametrize("args", [["--help"], ["estimator=ppo", "policy.hidden=[8]", "-h"]])
+def test_quick_help_prints_what_hydras_help_prints(args):
+    """`pgrun --help` renders the help template from one compose; Hydra's own app help (the quick
+    path switched off) prints the same text."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    quick, hydra = (subprocess.run([sys.executable, *cmd, *args], capture_output=True, text=True, env=env,
+                                   cwd=str(ROOT), timeout=300) for cmd in (["-m", "pgrun.cli"], ["-c", HYDRA_HELP]))
+    assert quick.returncode == hydra.returncode == 0, (quick.stderr + hydra.stderr)[-2000:]
+    assert "Usage: pgrun" in quick.stdout and "hidden:\n" in quick.stdout
+    assert quick.stdout == hydra.stdout
+
+
 def test_a_run_still_imports_jax():
     """The check can fail: a command that builds the env does import JAX."""
     _, names = imported(["--cfg", "job"])
