@@ -9,6 +9,7 @@ one line (`runner.summary.result_line`), on stderr and in the run directory's `c
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import shutil
@@ -55,6 +56,11 @@ def _log_to_console_and_run_dir() -> None:
             LOG.addHandler(h)
     LOG.setLevel(logging.INFO)
     LOG.propagate = False  # not also on Hydra's console handler (stdout)
+    # JAX starts its backend in the job now (pgrun no longer imports it before Hydra sets up logging), and
+    # its INFO line about absent TPU/GPU plugins would reach Hydra's INFO handlers; a level the user set wins
+    if not (logging.getLogger("jax").level or logging.getLogger("jax._src.xla_bridge").level
+            or os.environ.get("JAX_LOGGING_LEVEL")):
+        logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)
 
 
 def _made_by_this_job(output_dir: str) -> bool:
@@ -113,13 +119,14 @@ register_plugins()
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")
 def _main(cfg: DictConfig) -> float | None:
+    _log_to_console_and_run_dir()  # first: importing the runner starts JAX's backend, which logs
     # imported here, not at the top: `pgrun --help` and bad command lines stay quick
     from pgrun.runner.cache import enable_compilation_cache
     from pgrun.runner.loop import run
     from pgrun.runner.rundir import prepare, resume_config, save_hydra_files
     from pgrun.runner.summary import result_line
 
-    _log_to_console_and_run_dir()
+    _resume_gc()
     enable_compilation_cache()
     output_dir = HydraConfig.get().runtime.output_dir
     fresh = _made_by_this_job(output_dir)
@@ -304,7 +311,7 @@ def precheck(args: list[str]) -> None:
     try:
         for i, job in enumerate(_job_overrides(overrides, multirun)):
             cfg = compose(job, config_path=path, config_name=name, hydra=multirun and i == 0)
-            from pgrun.runner.preflight import accept  # after the first compose: a bad value fails before jax loads
+            from pgrun.runner.preflight import accept  # imports JAX only after the checks that need none
 
             if multirun and i == 0:
                 choices = cfg.hydra.runtime.choices
@@ -325,12 +332,68 @@ def precheck(args: list[str]) -> None:
         GlobalHydra.instance().clear()  # Hydra's app initializes its own
 
 
+def quick_help(args: list[str]) -> str | None:
+    """The text of `pgrun --help [overrides]`, as Hydra's app help prints it (the help template of
+    configs/hydra/help/ with $CONFIG, the composed config without Hydra's keys), from one compose:
+    Hydra's own --help also lists every config group for the template's other placeholders, which
+    costs more than the rest of the command. None (Hydra answers) for any other flag, a template
+    that uses another placeholder, or a command line that does not compose."""
+    import string
+
+    from omegaconf import OmegaConf
+
+    from pgrun.config import compose
+
+    flags = [a for a in args if a.startswith("-")]
+    if flags not in (["--help"], ["-h"]) or flags[0] not in (args[0], args[-1]):  # Hydra's parser takes the
+        return None                                                             # overrides in one run
+    try:
+        cfg = compose([a for a in args if not a.startswith("-")], hydra=True)
+        template = string.Template(cfg.hydra.help.template)
+        if {m[1] or m[2] for m in template.pattern.findall(template.template) if m[1] or m[2]} != {"CONFIG"}:
+            return None
+        with open_dict(cfg):
+            del cfg["hydra"]
+        return template.substitute(CONFIG=OmegaConf.to_yaml(cfg))
+    except Exception:  # Hydra reports the problem as it would
+        return None
+    finally:
+        from hydra.core.global_hydra import GlobalHydra
+
+        GlobalHydra.instance().clear()
+
+
+def _resume_gc() -> None:
+    """Python's cyclic garbage collector back on, if `main` turned it off for the start-up, after
+    freezing what the imports made (`gc.freeze`: long-lived modules, never walked again)."""
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()
+
+
 def main() -> None:
+    # The start-up (Hydra, JAX, Flax, Optax imports; composing) makes about a million long-lived objects and
+    # little garbage, and each full collection on the way walks all of them: the collector stays off until
+    # the job has imported what it runs (`_resume_gc`). A multirun keeps it on: its pre-check composes and
+    # builds every job. At the end, what exists is frozen, so the interpreter's last collections at exit skip it.
+    if not {"-m", "--multirun"} & set(sys.argv[1:]):
+        gc.disable()
+    try:
+        _command()
+    finally:
+        gc.freeze()
+
+
+def _command() -> None:
     try:
         args = rewrite_argv(expand_gym_env(sys.argv[1:]))
     except SystemExit as e:
         print(e.code, file=sys.stderr)
         sys.exit(EXIT_CONFIG)
+    text = quick_help(args)
+    if text is not None:
+        print(text)
+        return
     try:
         precheck(args)
     except ConfigError as e:

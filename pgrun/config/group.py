@@ -8,9 +8,17 @@ from __future__ import annotations
 import math
 
 from pgrun.config.schema import Config, EstimatorConfig
-from pgrun.core.group import ADV_SCALES, AGGREGATIONS, GROUP_BASELINES, KL_ESTIMATORS, RATIO_LEVELS
-from pgrun.core.sequence_policies import prefix_table_size
-from pgrun.envs.tokens import MAX_VOCAB, TASKS, answer_length
+from pgrun.core.names import (
+    ADV_SCALES,
+    AGGREGATIONS,
+    GROUP_BASELINES,
+    KL_ESTIMATORS,
+    MAX_VOCAB,
+    RATIO_LEVELS,
+    answer_length,
+    prefix_table_size,
+)
+from pgrun.core.names import TOKEN_TASKS as TASKS
 from pgrun.errors import ConfigError
 
 SEQUENCE_POLICIES = ("transformer", "gru", "tabular_prefix")

@@ -2,7 +2,8 @@
 for anything that cannot run, before anything is built or compiled.
 
 The valid choices are the ones the math in `pgrun.core` implements (its WEIGHTS, BASELINES,
-CORRECTIONS, ...), so the config layer sits above core. Checks that need the env (action
+CORRECTIONS, ...), so the config layer sits above core; they are read from `pgrun.core.names`,
+which imports no JAX, so a config error answers without loading it. Checks that need the env (action
 space, feature map, time limit) take the env's facts, not the env: `check_env`, called once
 by `pgrun.train.build`.
 """
@@ -16,12 +17,22 @@ from typing import Any, Callable
 
 from pgrun.config.group import SEQUENCE_POLICIES, validate_group, validate_tokens
 from pgrun.config.schema import Config, EvalConfig
-from pgrun.core.estimators import BASELINES, WEIGHTS, needs_critic
-from pgrun.core.group import GROUP_BASELINES
-from pgrun.core.offpolicy import CONSTRAINTS, CORRECTIONS, ROLLOUTS, minibatch_unit
-from pgrun.core.policies import ACTIVATIONS, FEATURE_MAPS, LOG_STD_MAX, LOG_STD_MIN
-from pgrun.envs.gymnax_env import GYMNAX_PREFIX
-from pgrun.envs.host import GYM_PREFIX
+from pgrun.core.names import (
+    ACTIVATION_NAMES,
+    BASELINES,
+    CONSTRAINTS,
+    CORRECTIONS,
+    FEATURE_MAPS,
+    GROUP_BASELINES,
+    GYM_PREFIX,
+    GYMNAX_PREFIX,
+    LOG_STD_MAX,
+    LOG_STD_MIN,
+    ROLLOUTS,
+    WEIGHTS,
+    minibatch_unit,
+    needs_critic,
+)
 from pgrun.errors import ConfigError, MissingExtra
 
 VIDEO_FORMATS = ("gif", "mp4")
@@ -95,7 +106,7 @@ def _choice(key: str, value: Any, valid: Any) -> None:
 def validate(cfg: Config) -> None:
     """Raise ConfigError (naming the key and the valid values) for a config that cannot run."""
     _choice("policy.name", cfg.policy.name, POLICIES)
-    _choice("policy.activation", cfg.policy.activation, tuple(ACTIVATIONS))
+    _choice("policy.activation", cfg.policy.activation, ACTIVATION_NAMES)
     _choice("policy.features", cfg.policy.features, FEATURE_MAPS)
     _choice("estimator.weight", cfg.estimator.weight, WEIGHTS)
     _choice("estimator.baseline", cfg.estimator.baseline, BASELINES + GROUP_BASELINES)

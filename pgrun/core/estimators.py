@@ -19,25 +19,22 @@ import jax.numpy as jnp
 
 from pgrun.core.batch import Batch
 from pgrun.core.masked import masked_mean
+from pgrun.core.names import BASELINES, WEIGHTS
+from pgrun.core.names import needs_critic as needs_critic  # re-exported: the estimators' own fact
 from pgrun.core.returns import gae, reward_to_go, total_return
 from pgrun.core.slices import ROWS, sliced_sum
 
 if TYPE_CHECKING:
     from pgrun.core.policies import Policy
 
-WEIGHTS = ("total_return", "reward_to_go", "gae")
-BASELINES = ("none", "batch_mean", "batch_mean_time", "value", "optimal")
-# "optimal": the per-parameter variance-optimal b* of notes 03 App. C (pgrun/core/optimal_baseline.py);
-# not a per-step advantage, so pgrun/train/program.py takes its gradient directly
+# WEIGHTS, BASELINES (pgrun.core.names). "optimal": the per-parameter variance-optimal b* of notes 03
+# App. C (pgrun/core/optimal_baseline.py); not a per-step advantage, so pgrun/train/program.py takes
+# its gradient directly
 
 
 class Advantages(NamedTuple):
     adv: jax.Array            # [T, B]  Ψ_t - b_t (0 on padding)
     critic_target: jax.Array  # [T, B]  regression target for V(s_t) (G_t, or GAE λ-return)
-
-
-def needs_critic(weight: str, baseline: str) -> bool:
-    return weight == "gae" or baseline == "value"
 
 
 def leave_one_out_mean(x: jax.Array, axis: int = -1) -> jax.Array:

@@ -34,11 +34,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-GROUP_BASELINES = ("group_mean", "group_loo")
-ADV_SCALES = ("none", "group_std", "batch_std")
-AGGREGATIONS = ("seq_sum", "seq_mean_token_mean", "token_sum_const", "batch_token_mean")
-RATIO_LEVELS = ("token", "sequence")
-KL_ESTIMATORS = ("k1_reward", "k3_loss")
+from pgrun.core.names import ADV_SCALES, AGGREGATIONS, GROUP_BASELINES, RATIO_LEVELS
+
 STD_EPS = 1e-4
 
 

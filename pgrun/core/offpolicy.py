@@ -53,30 +53,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from pgrun.core.masked import masked_mean
+from pgrun.core.names import CORRECTIONS
+from pgrun.core.names import splits_by_column as splits_by_column  # re-exported (pgrun.train.offpolicy)
 
 LOG_FLOAT32_MAX = float(np.log(np.finfo(np.float32).max))  # 88.7228: exp of more is inf in float32
-ROLLOUTS = ("episodes", "steps")
-CORRECTIONS = ("none", "trajectory", "per_decision", "clip")
-CONSTRAINTS = ("none", "kl_penalty", "trust_region")
+# ROLLOUTS, CORRECTIONS, CONSTRAINTS and minibatch_unit: pgrun.core.names
 
 
 # ------------------------------------------------------------------ batch structure
-
-
-def splits_by_column(rollout: str, correction: str) -> bool:
-    """Minibatches take whole columns (episodes; envs in steps mode for `trajectory`, whose
-    weight needs whole segments), or else shuffled single transitions (steps mode)."""
-    return rollout == "episodes" or correction == "trajectory"
-
-
-def minibatch_unit(rollout: str, correction: str, episodes: int, num_envs: int,
-                   num_steps: int) -> tuple[str, int]:
-    """(name, count) of the units that `estimator.minibatches` must divide evenly."""
-    if rollout == "episodes":
-        return "episodes (episodes_per_iteration)", int(episodes)
-    if splits_by_column(rollout, correction):
-        return "env columns (num_envs; correction=trajectory keeps segments whole)", int(num_envs)
-    return "transitions (num_envs x num_steps)", int(num_envs) * int(num_steps)
 
 
 def segment_sum(x_t: jax.Array, continue_t: jax.Array) -> jax.Array:

@@ -16,12 +16,11 @@ import numpy as np
 from gymnasium import spaces
 
 from pgrun.core.distributions import Categorical, DiagGaussian
+from pgrun.core.names import ACTIVATION_NAMES, LOG_STD_MAX, LOG_STD_MIN
 
-ACTIVATIONS = {"tanh": nn.tanh, "relu": nn.relu, "elu": nn.elu, "gelu": nn.gelu, "silu": nn.silu}
-FEATURE_MAPS = ("onehot_state", "env")
+ACTIVATIONS = {name: getattr(nn, name) for name in ACTIVATION_NAMES}  # tanh, relu, elu, gelu, silu
 # A learned Gaussian log σ is clipped to [LOG_STD_MIN, LOG_STD_MAX] = [-20, 2] (σ ∈ [2.1e-9, 7.39]),
-# the bounds of Stable-Baselines3's SAC: inside them value and gradient are unchanged.
-LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
+# the bounds of Stable-Baselines3's SAC (pgrun.core.names): inside them value and gradient are unchanged.
 
 
 class Policy(NamedTuple):

@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from pgrun.core.distributions import Categorical
+from pgrun.core.names import prefix_table_size
 from pgrun.core.policies import Policy
 from pgrun.core.sequences import generated, next_position
 
@@ -86,11 +87,6 @@ def transformer(prompt_len: int, vocab: int, horizon: int, width: int, layers: i
 def gru(prompt_len: int, vocab: int, horizon: int, width: int) -> Policy:
     """The GRU policy (module docstring)."""
     return _sequence_policy(GRUNet(vocab + 2, vocab + 1, width), prompt_len, vocab, horizon)
-
-
-def prefix_table_size(prompt_len: int, vocab: int, horizon: int) -> int:
-    """Rows of the tabular prefix policy: V^P prompts × Σ_{t<H} V^t prefixes."""
-    return vocab ** prompt_len * sum(vocab ** t for t in range(horizon))
 
 
 def prefix_index(obs: jax.Array, prompt_len: int, vocab: int, horizon: int) -> jax.Array:

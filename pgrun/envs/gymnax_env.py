@@ -27,10 +27,9 @@ import jax.numpy as jnp
 import numpy as np
 from gymnasium import spaces
 
+from pgrun.core.names import GYMNAX_PREFIX
 from pgrun.envs.base import PGEnv
 from pgrun.errors import ConfigError, MissingExtra, UnknownKeyError
-
-GYMNAX_PREFIX = "gymnax:"
 
 
 class GymnaxState(NamedTuple):

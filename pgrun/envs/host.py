@@ -17,9 +17,8 @@ import gymnasium
 import numpy as np
 from gymnasium import spaces
 
+from pgrun.core.names import GYM_PREFIX
 from pgrun.errors import ConfigError, MissingExtra
-
-GYM_PREFIX = "gym:"
 
 
 def _cannot_make(gym_id: str, err: Exception) -> ConfigError:

@@ -35,20 +35,11 @@ import numpy as np
 from flax import struct
 from gymnasium import spaces
 
+from pgrun.core.names import MAX_VOCAB as MAX_VOCAB  # re-exported: the env's facts (pgrun.core.names)
+from pgrun.core.names import TOKEN_TASKS as TASKS
+from pgrun.core.names import answer_length
 from pgrun.core.sequences import all_strings, eos, pad
 from pgrun.envs.base import PGEnv
-
-TASKS = ("copy", "reverse", "sort", "parity", "sum_mod", "add")
-MAX_VOCAB = 16
-
-
-def answer_length(task: str, prompt_len: int) -> int:
-    """|y| for the task."""
-    if task in ("parity", "sum_mod"):
-        return 1
-    if task == "add":
-        return prompt_len // 2 + 1
-    return prompt_len
 
 
 def answer(task: str, prompt: jax.Array, vocab: int) -> jax.Array:
