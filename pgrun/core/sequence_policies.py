@@ -106,8 +106,9 @@ def transformer_decoder(net: CausalTransformer, prompt_len: int, vocab: int) -> 
     L = net.length
 
     def init(params, obs):
-        """Prefill: one forward over obs [N, L]; keeps every position's key and value (those after
-        the prompt are overwritten before a query reaches them)."""
+        """Prefill: one forward over obs [N, L]; keeps every position's key and value. Causal, so
+        those of the tokens present are exact; those of the PADs after them are overwritten (step
+        writes p before its query attends to ≤ p) before any query reaches them."""
         _, inter = net.apply(params["net"], obs.astype(jnp.int32), capture_intermediates=_is_key_or_value,
                              mutable=["intermediates"])
         n = obs.shape[0]
