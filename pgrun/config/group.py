@@ -42,6 +42,10 @@ def _choice(key: str, value: object, valid: tuple) -> None:
 def validate_tokens(cfg: Config) -> None:
     """env.task / prompt_len / vocab / horizon belong to env=Tokens; sequence policies need it."""
     env = cfg.env
+    if cfg.policy.kv_cache and cfg.policy.name != "transformer":
+        raise ConfigError(f"policy.kv_cache=true is the KV cache of policy=transformer's attention; policy="
+                          f"{cfg.policy.name} has none. Remove policy.kv_cache (or set it to null or false), "
+                          "or choose policy=transformer.")
     if env.name != "Tokens":
         set_keys = [f"env.{k}" for k in TOKEN_KEYS if getattr(env, k) is not None]
         if set_keys:

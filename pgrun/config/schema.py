@@ -43,6 +43,9 @@ class PolicyConfig:
     width: int = 32  # transformer | gru: model width
     layers: int = 1  # transformer: decoder blocks
     heads: int = 2  # transformer: attention heads
+    # transformer: sample with a KV cache (true) or recompute the sequence every token (false); the same π.
+    # null (auto): the cache, measured faster at every size (docs/llm.md). Other policies have none.
+    kv_cache: Optional[bool] = None
 
 
 @dataclass

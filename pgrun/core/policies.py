@@ -23,10 +23,25 @@ ACTIVATIONS = {name: getattr(nn, name) for name in ACTIVATION_NAMES}  # tanh, re
 # the bounds of Stable-Baselines3's SAC (pgrun.core.names): inside them value and gradient are unchanged.
 
 
+class Decoder(NamedTuple):
+    """Incremental π(·|s_t) for a policy whose observation grows by one token per step (env=Tokens):
+    the same distributions as `Policy.dist`, computed from a cache instead of the whole observation.
+
+    init(params, obs_0 [N, L]) -> cache         once per rollout, on the first observations (prefill)
+    step(params, cache, obs_t [N, L]) -> (dist [N], cache)   for t = 0, 1, ... in order
+    A row whose observation did not change since the last step (an ended episode) gets its last
+    distribution again.
+    """
+
+    init: Callable
+    step: Callable
+
+
 class Policy(NamedTuple):
     init: Callable  # key -> params
     dist: Callable  # (params, obs [..., obs_dim]) -> distribution over actions
     discrete: bool
+    decoder: Decoder | None = None  # sequence policies with a KV cache: rollouts use it when present
 
 
 def onehot_state_features(obs: jax.Array, a: jax.Array, num_actions: int) -> jax.Array:

@@ -38,6 +38,8 @@ def rollout_episodes(env, env_params, policy, params, key, num_episodes: int, ma
     valid = False; rows after an episode's end within the run chunks are the frozen env's.
     group_size G: episodes gG .. gG + G - 1 share one reset (G completions of one prompt);
     G = 1 gives every episode its own, as without groups.
+    A policy with a `decoder` (the transformer with policy.kv_cache) samples through it: its cache
+    is prefilled from the first observations and carried from step to step; the same π(·|s_t).
     """
     clip = action_clipper(env.action_space)
     k_reset, k_steps = jax.random.split(key)
@@ -45,11 +47,16 @@ def rollout_episodes(env, env_params, policy, params, key, num_episodes: int, ma
     if group_size > 1:  # one reset per group, repeated (with rbg keys, equal keys under vmap draw apart)
         state, obs = jax.tree_util.tree_map(lambda x: jnp.repeat(x, group_size, axis=0), (state, obs))
     alive = jnp.ones((num_episodes,), bool)
+    decoder = getattr(policy, "decoder", None)
+    cache = decoder.init(params, obs) if decoder is not None else ()
 
     def body(carry, xs):
-        state, obs, alive = carry
+        state, obs, alive, cache = carry
         t, k_act, env_keys = xs
-        dist = policy.dist(params, obs)
+        if decoder is None:
+            dist = policy.dist(params, obs)
+        else:
+            dist, cache = decoder.step(params, cache, obs)
         action = dist.sample(k_act)
         log_prob = dist.log_prob(action)
         out = jax.vmap(lambda s, a, ke: step(env, env_params, s, a, ke, t, max_steps))(
@@ -66,7 +73,7 @@ def rollout_episodes(env, env_params, policy, params, key, num_episodes: int, ma
             out.state, state)
         obs_next = jnp.where(alive[:, None], out.obs, obs)
         alive = alive & ~(out.terminated | out.truncated)
-        return (state_next, obs_next, alive), record
+        return (state_next, obs_next, alive, cache), record
 
     # every step's keys split up front: a split inside the loop body is itself a small loop
     k_act, k_env = jax.random.split(k_steps)
@@ -78,7 +85,7 @@ def rollout_episodes(env, env_params, policy, params, key, num_episodes: int, ma
     keys = [jax.random.split(k_act, max_steps),
             jax.vmap(lambda k: jax.random.split(k, num_episodes))(jax.random.split(k_env, max_steps))]
     xs = (jnp.arange(padded), *[jnp.concatenate([k, k[:padded - max_steps]]) for k in keys])
-    carry = (state, obs, alive)
+    carry = (state, obs, alive, cache)
     # never-reached chunks keep these zeros: all-padding rows (valid False, reward 0), finite
     record_shape = jax.eval_shape(lambda c, x: body(c, x)[1], carry, jax.tree_util.tree_map(lambda x: x[0], xs))
     buffer = jax.tree_util.tree_map(lambda s: jnp.zeros((padded,) + s.shape, s.dtype), record_shape)
@@ -93,7 +100,7 @@ def rollout_episodes(env, env_params, policy, params, key, num_episodes: int, ma
         return i + 1, carry, buffer
 
     def more(loop):
-        i, (_, _, alive), _ = loop
+        i, (_, _, alive, _), _ = loop
         return (i < n_chunks) & any_in_program(alive)
 
     _, _, batch = jax.lax.while_loop(more, run_chunk, (jnp.int32(0), carry, buffer))

@@ -47,8 +47,15 @@ class _Mode(NamedTuple):
 
 
 def greedy(policy):
-    """The policy acting by argmax π(·|s) (Categorical) or the mean (Gaussian)."""
-    return policy._replace(dist=lambda params, obs: _Mode(policy.dist(params, obs)))
+    """The policy acting by argmax π(·|s) (Categorical) or the mean (Gaussian), its decoder's too."""
+    sampling = policy.decoder
+    decoder = None
+    if sampling is not None:
+        def step(params, cache, obs):
+            dist, cache = sampling.step(params, cache, obs)
+            return _Mode(dist), cache
+        decoder = sampling._replace(step=step)
+    return policy._replace(dist=lambda params, obs: _Mode(policy.dist(params, obs)), decoder=decoder)
 
 
 def load_run(run_dir: str):

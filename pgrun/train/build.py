@@ -48,7 +48,7 @@ def make_policy(cfg: PolicyConfig, env: Any) -> Policy:
     if cfg.name in SEQUENCE_POLICIES:  # env=Tokens (checked by validate)
         P, V, H = env.prompt_len, env.vocab, env.horizon
         if cfg.name == "transformer":
-            return transformer(P, V, H, cfg.width, cfg.layers, cfg.heads)
+            return transformer(P, V, H, cfg.width, cfg.layers, cfg.heads, cfg.kv_cache is not False)  # null: auto
         return gru(P, V, H, cfg.width) if cfg.name == "gru" else tabular_prefix(P, V, H)
     if cfg.name == "gaussian_linear":
         return gaussian_linear(obs_dim, int(np.prod(space.shape)), cfg.init_sigma, cfg.learn_sigma)

@@ -53,12 +53,21 @@ def test_the_lecture_estimators_do_not_take_the_group_path():
     (["estimator=rloo", "env.task=add", "env.prompt_len=3"], ["env.prompt_len=3", "even"]),
     (["estimator=rloo", "env.horizon=3"], ["env.horizon=3", "4 tokens"]),
     (["estimator=rloo", "policy=tabular_prefix"], ["policy=tabular_prefix", "policy=transformer"]),
+    (["estimator=rloo", "policy=gru", "policy.kv_cache=true"], ["policy.kv_cache=true", "policy=gru has none"]),
 ])
 def test_bad_combinations_name_the_key(overrides, words):
     with pytest.raises(ConfigError) as e:
         make_config(*TOK, "episodes_per_iteration=64", *overrides)
     for w in words:
         assert w in str(e.value), str(e.value)
+
+
+def test_kv_cache_is_on_unless_turned_off():
+    from pgrun.train.build import build
+    for overrides, on in (([], True), (["policy.kv_cache=true"], True), (["policy.kv_cache=false"], False)):
+        parts = build(make_config(*TOK, "estimator=rloo", *overrides))
+        assert (parts.policy.decoder is not None) == on, overrides
+    assert build(make_config("env=Tokens", "policy=gru", "estimator=rloo")).policy.decoder is None
 
 
 def test_token_keys_and_sequence_policies_need_env_tokens():

@@ -57,9 +57,9 @@ def test_every_preset_runs_with_each_sequence_policy(tmp_path, estimator, policy
 def test_rloo_with_a_transformer_learns_copy(tmp_path):
     """copy, P = 2, V = 3, H = 3: a uniform policy is exactly right with probability 1/64. Measured:
     4/4 seeds at 100% exact match by iteration ~125 of 32 episodes (compile ~60 s on a loaded 2-core CPU,
-    training 7 s)."""
-    cfg = make_config(*TINY, "policy=transformer", "estimator=rloo", "iterations=300", "log_every=50",
-                      "num_seeds=4", "episodes_per_iteration=32")
+    training 7 s). Sampling through the KV cache (the default, explicit here; tests/core/test_kv_cache.py)."""
+    cfg = make_config(*TINY, "policy=transformer", "policy.kv_cache=true", "estimator=rloo", "iterations=300",
+                      "log_every=50", "num_seeds=4", "episodes_per_iteration=32")
     run(cfg, str(tmp_path / "r"))
     _, rows = _rows(tmp_path / "r")
     em = np.array([[float(r["exact_match"]) for r in rows if int(r["seed"]) == s] for s in range(4)])
