@@ -4,8 +4,8 @@ The kernel that jax's rolled threefry loop compiles to (every key split, rbg key
 has 8 loop-invariant shift conditions; LLVM -O3 unswitches its loop into up to 2^8 copies
 (≈ 190 kB of optimized LLVM IR for the program below, ≈ 35 kB without unswitching).
 Checked on the IR that XLA dumps, in a fresh process: XLA reads XLA_FLAGS once, when its
-CPU backend starts. That the results stay bit-identical is checked by
-scripts/behaviour_snapshot.py (docs/benchmarks.md)."""
+CPU backend starts. What it changes in the metrics (nothing for the default command) is
+checked by scripts/behaviour_snapshot.py (docs/benchmarks.md)."""
 
 from __future__ import annotations
 
