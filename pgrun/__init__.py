@@ -59,3 +59,21 @@ if "JAX_DEFAULT_PRNG_IMPL" not in os.environ:
         sys.modules["jax"].config.update("jax_default_prng_impl", PRNG_IMPL)
     elif _FINDER not in sys.meta_path:
         sys.meta_path.insert(0, _FINDER)
+
+# XLA:CPU compiles every fused kernel with LLVM at -O3, whose non-trivial loop unswitching makes
+# a copy of a kernel's loop for each combination of its loop-invariant conditions: 2^8 copies for
+# the 8 variable shift amounts of jax's rolled threefry loop, which every key split compiles (rbg
+# splits with threefry too). Threshold 0 keeps loops whole: a training chunk compiles in 0.65-0.85x
+# the CPU time (PPO, TRPO, baseline) and runs as fast; the default command's metrics are the same
+# bit for bit (a few logged reductions of other runs can differ in the last bit:
+# docs/benchmarks.md). XLA reads XLA_FLAGS when its CPU backend starts, so this must run before
+# the first computation; a user's own xla_backend_extra_options are left alone.
+UNSWITCH_FLAG = "--xla_backend_extra_options=-unswitch-threshold=0"
+
+
+def with_compile_flags(xla_flags: str) -> str:
+    """XLA_FLAGS plus UNSWITCH_FLAG, unless they set xla_backend_extra_options themselves."""
+    return xla_flags if "xla_backend_extra_options" in xla_flags else f"{xla_flags} {UNSWITCH_FLAG}".strip()
+
+
+os.environ["XLA_FLAGS"] = with_compile_flags(os.environ.get("XLA_FLAGS", ""))

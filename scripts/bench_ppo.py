@@ -147,11 +147,20 @@ def rejax_worker(prng: str) -> None:
         print(json.dumps({"seconds": seconds, "cpu": cpu, "steps": steps, "eval": ev.tolist()}), flush=True)
 
 
+def peer_env() -> dict[str, str]:
+    """The environment for a peer's process: PYTHONPATH cleared, and XLA_FLAGS without the option
+    `import pgrun` adds to it (pgrun.UNSWITCH_FLAG), so the peer compiles as its users' would."""
+    from pgrun import UNSWITCH_FLAG
+
+    flags = " ".join(f for f in os.environ.get("XLA_FLAGS", "").split() if f != UNSWITCH_FLAG)
+    return dict(os.environ, PYTHONPATH="", XLA_FLAGS=flags)
+
+
 class RejaxSide:
     def __init__(self, python: str, prng: str):
         self.proc = subprocess.Popen([python, os.path.abspath(__file__), "--worker", "--rejax-prng", prng],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                                     cwd="/", env=dict(os.environ, PYTHONPATH=""))
+                                     cwd="/", env=peer_env())
         hello = json.loads(self._readline())
         self.compile_s, self.info = hello["compile_s"], hello
 
