@@ -17,20 +17,24 @@ Sections (`--only a,b,...`; all by default):
               steady-state env-steps/s of both (scripts/bench_ppo.py's protocol and classes:
               16 seeds x 131072 steps, 16 envs x 128 steps, 4 epochs x 4 minibatches).
   solve       the default command `pgrun estimator=baseline env=CartPole` (8 seeds, empty cache,
-              start-up included; `--pgrun-solve "k=v ..."` adds overrides) until >= 7/8 seeds are
-              solved vs Stable-Baselines3 A2C (its defaults, `make_vec_env("CartPole-v1",
-              n_envs=8)`, torch on CPU) on each of `--sb3-seeds` (0-7) until that seed is solved or
-              `--sb3-budget` steps (500k, the RL-Zoo's tuned CartPole-v1 entry, which is A2C's
-              defaults with 8 envs; A2C's constant lr makes its first 100k steps those of a 100k
-              run). pgrun runs (each with an empty cache) alternate with the SB3 seeds. The goal's
-              ratio: pgrun's median time over SB3's median time to solve over the seeds that solve
-              within 100k steps (how many is printed), then the same over the seeds solved within
-              the budget. Solved: pgrun, scripts/solved.py (a seed's mean return over its last
-              max(10, ceil(100/N)) iterations >= 475, N episodes per iteration: 10 iterations for
-              N = 16, summary.json's `seeds_solved_final`), read at the end of each chunk (when
-              metrics.csv gets the rows; time = wall - run_s + that chunk's wall_s); SB3, the mean
-              return of its last 100 episodes (its `ep_info_buffer`, logged as rollout/ep_rew_mean)
-              >= 475, checked after every step; time from process start (torch import included).
+              start-up included; each `--pgrun-solve "k=v ..."` also runs it with those overrides)
+              until >= 7/8 seeds are solved vs Stable-Baselines3 A2C (its defaults,
+              `make_vec_env("CartPole-v1", n_envs=8)`, torch on CPU) on each of `--sb3-seeds` (0-7)
+              until that seed is solved or `--sb3-budget` steps (100k, the goal's; the RL-Zoo's
+              tuned CartPole-v1 entry is A2C's defaults with 8 envs and 500k steps: `--sb3-budget
+              500000`; A2C's constant lr makes its first 100k steps those of a 100k run). pgrun's
+              runs (each with an empty cache) come before every other SB3 seed. The goal's ratio:
+              pgrun's median time over SB3's median time to solve over the seeds that solve within
+              100k steps (how many is printed), then over those solved within a larger budget.
+              Solved: pgrun, scripts/solved.py (a seed's mean return over its last max(10,
+              ceil(100/N)) iterations >= 475, N episodes per iteration: 10 iterations for N = 16,
+              summary.json's `seeds_solved_final`), read at the end of each chunk (when metrics.csv
+              gets the rows; time = wall - run_s + that chunk's wall_s); SB3, the mean return of its
+              last 100 episodes (its `ep_info_buffer`, logged as rollout/ep_rew_mean) >= 475,
+              checked after every step (training stops there); time from process start (torch
+              import included). torch runs on `--sb3-threads` threads (1; torch's default, one per
+              core, made A2C's small updates 20-30x slower on a loaded 2-core machine, its threads
+              spin-waiting; 0 keeps torch's default).
   throughput  the default 64x64 MLP training's valid env-steps/s in steady state vs gymnasium's
               NumPy CartPole-v1 vector env stepping a random policy in this same process
               (scripts/bench.py's functions).
@@ -50,7 +54,7 @@ build from PyPI. Elsewhere, add `--index-url https://download.pytorch.org/whl/cp
 Usage:
     python scripts/bench_peers.py [--only startup,compile,ppo,solve,throughput,flops] [--quick]
         [--reps 5] [--peers-dir /tmp/pgrun-peers] [--rejax-python P] [--sb3-python P]
-        [--sb3-seeds 0-7] [--sb3-budget 500000] [--pgrun-solve "episodes_per_iteration=8 ..."]
+        [--sb3-seeds 0-7] [--sb3-budget 100000] [--sb3-threads 1] [--pgrun-solve "k=v ..."]...
 """
 
 from __future__ import annotations
@@ -230,6 +234,8 @@ class Solved(BaseCallback):
             return False
         return True
 
+if %(threads)d > 0:
+    torch.set_num_threads(%(threads)d)
 # A2C's defaults (constant lr 7e-4, n_steps 5, RMSprop): the same run whatever the budget, up to it
 env = make_vec_env("CartPole-v1", n_envs=8, seed=%(seed)d)
 model = A2C("MlpPolicy", env, seed=%(seed)d, device="cpu", verbose=0)
@@ -240,12 +246,12 @@ print(json.dumps({"at": "end", "steps": int(model.num_timesteps), "torch": torch
 """
 
 
-def sb3_solve(python: str, seed: int, budget: int) -> dict:
+def sb3_solve(python: str, seed: int, budget: int, threads: int) -> dict:
     """SB3 A2C (defaults, 8 envs) on one seed until solved or `budget` steps; seconds from process start
     (interpreter and torch import included), as this process sees each of the worker's lines."""
     t0 = time.perf_counter()
-    p = subprocess.Popen([python, "-c", SB3_WORKER % {"solved": SOLVED, "seed": seed, "budget": budget}],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd="/",
+    code = SB3_WORKER % {"solved": SOLVED, "seed": seed, "budget": budget, "threads": threads}
+    p = subprocess.Popen([python, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd="/",
                          env=dict(os.environ, PYTHONPATH=""))
     out: dict = {"seed": seed, "solved_wall": None, "solved_steps": None}
     assert p.stdout is not None
@@ -300,28 +306,29 @@ def solve_section(args, tmp: str) -> None:
     py = sb3_python(args)
     seeds = parse_seeds(args.sb3_seeds)
     budget = args.sb3_budget
-    overrides = args.pgrun_solve.split()
-    # pgrun before every SB3 seed (--quick: before every other one): both see the same load
-    every = 2 if args.quick else 1
-    pg, sb = [], []
+    # the default command, then each --pgrun-solve setting (overrides added to it)
+    settings = [[]] + [s.split() for s in args.pgrun_solve if s.strip()]
+    pg: list[list[dict]] = [[] for _ in settings]
+    sb = []
     for i, seed in enumerate(seeds):
-        if i % every == 0:
-            r = pgrun_solve(tmp, str(i), overrides)
-            pg.append(r)
-            print(f"  pgrun {' '.join(['default command', *overrides])} (empty cache): wall {r['wall']:.2f}s, "
-                  f"compile {r['compile_s']:.2f}s, run {r['run_s']:.2f}s; >= 7/8 seeds solved at iteration "
-                  f"{r['solved_iteration']} ({r['solved_steps'] or 0:,.0f} env steps per seed) -> "
-                  f"{'-' if r['solved_wall'] is None else round(r['solved_wall'], 2)}s after Enter; "
-                  f"{r['seeds_solved_final']}/8 solved at the end", flush=True)
-        d = sb3_solve(py, seed, budget)
+        if i % 2 == 0:  # pgrun's settings before every other SB3 seed: both see the same load
+            for j, overrides in enumerate(settings):
+                r = pgrun_solve(tmp, f"{i}-{j}", overrides)
+                pg[j].append(r)
+                print(f"  pgrun {' '.join(['default command', *overrides])} (empty cache): wall {r['wall']:.2f}s, "
+                      f"compile {r['compile_s']:.2f}s, run {r['run_s']:.2f}s; >= 7/8 seeds solved at iteration "
+                      f"{r['solved_iteration']} ({r['solved_steps'] or 0:,.0f} env steps per seed) -> "
+                      f"{'-' if r['solved_wall'] is None else round(r['solved_wall'], 2)}s after Enter; "
+                      f"{r['seeds_solved_final']}/8 solved at the end", flush=True)
+        d = sb3_solve(py, seed, budget, args.sb3_threads)
         sb.append(d)
         print(f"  SB3 A2C seed {seed} (torch {d.get('torch')}, {d.get('threads')} threads): "
               + (f"solved after {d['solved_steps']:,} steps, {d['solved_wall']:.2f}s after start"
                  if d["solved_steps"] is not None else f"not solved in {budget:,} steps")
               + (f"; 100k steps in {d['wall_100k']:.2f}s (last-100 mean there {d['last100_100k']:.1f})"
                  if "wall_100k" in d else "") + f"; last-100 mean at its end {d['last100_end']:.1f}", flush=True)
-    print(f"\n  SB3 A2C per seed (defaults, 8 envs; the RL-Zoo's tuned CartPole-v1 entry is the same with "
-          f"{budget:,} steps)\n  | seed | steps to solve | seconds to solve | last-100 mean at 100k |")
+    print("\n  SB3 A2C per seed (defaults, 8 envs; the RL-Zoo's tuned CartPole-v1 entry is the same with "
+          "500k steps)\n  | seed | steps to solve | seconds to solve | last-100 mean at 100k |")
     for d in sb:
         solved = d["solved_steps"] is not None
         print(f"  | {d['seed']} | {d['solved_steps'] if solved else f'not solved in {budget:,}'} | "
@@ -330,23 +337,28 @@ def solve_section(args, tmp: str) -> None:
     in100k = [d for d in sb if d["solved_steps"] is not None and d["solved_steps"] <= 100_000]
     inbudget = [d for d in sb if d["solved_steps"] is not None]
     print(f"  SB3 A2C solved {len(in100k)}/{len(sb)} seeds in 100k steps, {len(inbudget)}/{len(sb)} in "
-          f"{budget:,} (RL-Zoo budget)", flush=True)
-    pg_wall = median_or_none([r["solved_wall"] for r in pg])
-    pg_steps = median_or_none([r["solved_steps"] for r in pg])
-    row(f"default command cold compile / its run time (median of {len(pg)})",
-        median_or_none([r["compile_s"] for r in pg]), median_or_none([r["run_s"] for r in pg]), "s", "<= 0.5x")
-    row(f"time to >= 7/8 seeds solved, pgrun (median of {len(pg)} cold runs) / SB3 A2C median time to solve, "
-        f"over the {len(in100k)}/{len(sb)} seeds solved in 100k steps", pg_wall,
-        median_or_none([d["solved_wall"] for d in in100k]), "s", "<= 0.3x")
-    row(f"... / SB3 A2C, RL-Zoo tuned CartPole-v1 (defaults, {budget:,} steps): median over the "
-        f"{len(inbudget)}/{len(sb)} seeds solved", pg_wall, median_or_none([d["solved_wall"] for d in inbudget]),
-        "s", "<= 0.3x")
-    row(f"env steps per seed to >= 7/8 solved, pgrun / SB3 A2C median over the {len(inbudget)}/{len(sb)} seeds "
-        f"solved in {budget:,}", pg_steps, median_or_none([d["solved_steps"] for d in inbudget]), "steps", "report")
+          f"{budget:,}", flush=True)
+    sb_100k = median_or_none([d["solved_wall"] for d in in100k])
+    sb_budget = median_or_none([d["solved_wall"] for d in inbudget])
     walls = [d["wall_100k"] for d in sb if "wall_100k" in d]
-    if walls:
-        row(f"... / SB3 A2C's 100k steps, median over the {len(walls)} seeds that ran them", pg_wall,
-            statistics.median(walls), "s", "report")
+    for overrides, runs in zip(settings, pg):
+        name = "pgrun " + " ".join(["default", *overrides])
+        pg_wall = median_or_none([r["solved_wall"] for r in runs])
+        if not overrides:
+            row(f"default command cold compile / its run time (median of {len(runs)})",
+                median_or_none([r["compile_s"] for r in runs]), median_or_none([r["run_s"] for r in runs]), "s",
+                "<= 0.5x")
+        row(f"time to >= 7/8 seeds solved, {name} (median of {len(runs)} cold runs) / SB3 A2C median time to "
+            f"solve over the {len(in100k)}/{len(sb)} seeds solved in 100k steps", pg_wall, sb_100k, "s", "<= 0.3x")
+        if budget > 100_000:
+            row(f"... / SB3 A2C, RL-Zoo tuned CartPole-v1 (defaults, {budget:,} steps): median over the "
+                f"{len(inbudget)}/{len(sb)} seeds solved", pg_wall, sb_budget, "s", "<= 0.3x")
+        row(f"env steps per seed to >= 7/8 solved, {name} / SB3 A2C median over the {len(inbudget)}/{len(sb)} "
+            f"seeds solved in {budget:,}", median_or_none([r["solved_steps"] for r in runs]),
+            median_or_none([d["solved_steps"] for d in inbudget]), "steps", "report")
+        if walls:
+            row(f"... / SB3 A2C's 100k steps, median over the {len(walls)} seeds that ran them", pg_wall,
+                statistics.median(walls), "s", "report")
 
 
 def throughput_section(args) -> None:
@@ -450,14 +462,18 @@ def main() -> None:
     ap.add_argument("--sb3-seeds", default=None,
                     help="SB3 A2C's seeds, e.g. 0-7 or 0,2,5 (default 0-7; --quick 0-3)")
     ap.add_argument("--sb3-budget", type=int, default=None,
-                    help="SB3 steps per seed, training stops at the solve (default 500000, the RL-Zoo's "
-                         "n_timesteps for CartPole-v1; --quick 100000, the goal's)")
-    ap.add_argument("--pgrun-solve", default="",
-                    help='overrides added to the default command in `solve`, e.g. "episodes_per_iteration=8"')
+                    help="SB3 steps per seed, training stops at the solve (default 100000, the goal's; "
+                         "500000 is the RL-Zoo's n_timesteps for CartPole-v1)")
+    ap.add_argument("--sb3-threads", type=int, default=1,
+                    help="torch threads of SB3 (default 1; 0: torch's default, one per core: 20-30x slower "
+                         "on a loaded 2-core machine, its threads spin-wait)")
+    ap.add_argument("--pgrun-solve", action="append", default=[],
+                    help='`solve`: also run the default command with these overrides (repeatable), e.g. '
+                         '"episodes_per_iteration=8"')
     args = ap.parse_args()
     args.reps = args.reps or (2 if args.quick else 5)
     args.sb3_seeds = args.sb3_seeds or ("0-3" if args.quick else "0-7")
-    args.sb3_budget = args.sb3_budget or (100_000 if args.quick else 500_000)
+    args.sb3_budget = args.sb3_budget or 100_000
     only = [s.strip() for s in args.only.split(",") if s.strip()]
     bad = [s for s in only if s not in SECTIONS]
     if bad:
