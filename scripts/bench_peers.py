@@ -336,8 +336,8 @@ def solve_section(args, tmp: str) -> None:
               f"{d['last100_100k'] if 'last100_100k' in d else d['last100_end']:.1f} |", flush=True)
     in100k = [d for d in sb if d["solved_steps"] is not None and d["solved_steps"] <= 100_000]
     inbudget = [d for d in sb if d["solved_steps"] is not None]
-    print(f"  SB3 A2C solved {len(in100k)}/{len(sb)} seeds in 100k steps, {len(inbudget)}/{len(sb)} in "
-          f"{budget:,}", flush=True)
+    print(f"  SB3 A2C solved {len(in100k)}/{len(sb)} seeds in 100k steps"
+          + (f", {len(inbudget)}/{len(sb)} in {budget:,}" if budget > 100_000 else ""), flush=True)
     sb_100k = median_or_none([d["solved_wall"] for d in in100k])
     sb_budget = median_or_none([d["solved_wall"] for d in inbudget])
     walls = [d["wall_100k"] for d in sb if "wall_100k" in d]
