@@ -17,14 +17,24 @@ Sections (`--only a,b,...`; all by default):
               steady-state env-steps/s of both (scripts/bench_ppo.py's protocol and classes:
               16 seeds x 131072 steps, 16 envs x 128 steps, 4 epochs x 4 minibatches).
   solve       the default command `pgrun estimator=baseline env=CartPole` (8 seeds, empty cache,
-              start-up included) until >= 7/8 seeds are solved vs Stable-Baselines3 A2C (its
-              defaults, `make_vec_env("CartPole-v1", n_envs=8)`, one seed, 100k steps, torch on
-              CPU) until its one seed is solved. Solved: pgrun, a seed's mean return over its last
-              10 iterations (10 x 16 episodes) >= 475, pgrun's own `seeds_solved_final` criterion,
-              read at the end of each 10-iteration chunk (when metrics.csv gets the rows; time =
-              wall - run_s + that chunk's wall_s); SB3, the mean return of its last 100 episodes
-              (its `ep_info_buffer`, what it logs as rollout/ep_rew_mean) >= 475, checked after
-              every step; time from process start (torch import included) to that step.
+              start-up included; each `--pgrun-solve "k=v ..."` also runs it with those overrides)
+              until >= 7/8 seeds are solved vs Stable-Baselines3 A2C (its defaults,
+              `make_vec_env("CartPole-v1", n_envs=8)`, torch on CPU) on each of `--sb3-seeds` (0-7)
+              until that seed is solved or `--sb3-budget` steps (500k: the RL-Zoo's tuned
+              CartPole-v1 entry is A2C's defaults with 8 envs and 500k steps; A2C's constant lr
+              makes the first 100k steps those of the goal's 100k run, so both are read off one run). pgrun's
+              runs (each with an empty cache) come before every other SB3 seed. The goal's ratio:
+              pgrun's median time over SB3's median time to solve over the seeds that solve within
+              100k steps (how many is printed), then over those solved within a larger budget.
+              Solved: pgrun, scripts/solved.py (a seed's mean return over its last max(10,
+              ceil(100/N)) iterations >= 475, N episodes per iteration: 10 iterations for N = 16,
+              summary.json's `seeds_solved_final`), read at the end of each chunk (when metrics.csv
+              gets the rows; time = wall - run_s + that chunk's wall_s); SB3, the mean return of its
+              last 100 episodes (its `ep_info_buffer`, logged as rollout/ep_rew_mean) >= 475,
+              checked after every step (training stops there); time from process start (torch
+              import included). torch runs on `--sb3-threads` threads (1; torch's default, one per
+              core, made A2C's small updates 20-30x slower on a loaded 2-core machine, its threads
+              spin-waiting; 0 keeps torch's default).
   throughput  the default 64x64 MLP training's valid env-steps/s in steady state vs gymnasium's
               NumPy CartPole-v1 vector env stepping a random policy in this same process
               (scripts/bench.py's functions).
@@ -44,6 +54,7 @@ build from PyPI. Elsewhere, add `--index-url https://download.pytorch.org/whl/cp
 Usage:
     python scripts/bench_peers.py [--only startup,compile,ppo,solve,throughput,flops] [--quick]
         [--reps 5] [--peers-dir /tmp/pgrun-peers] [--rejax-python P] [--sb3-python P]
+        [--sb3-seeds 0-7] [--sb3-budget 500000] [--sb3-threads 1] [--pgrun-solve "k=v ..."]...
 """
 
 from __future__ import annotations
@@ -61,12 +72,13 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPTS = os.path.join(ROOT, "scripts")
 sys.path.insert(0, ROOT)  # this checkout's pgrun
-sys.path.insert(1, SCRIPTS)  # bench.py, bench_ppo.py
+sys.path.insert(1, SCRIPTS)  # bench.py, bench_ppo.py, solved.py
 PY = sys.executable
 PGRUN = os.path.join(os.path.dirname(PY), "pgrun")
 ENV = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+from solved import SOLVED  # noqa: E402  (scripts/ on the path first)
+
 SECTIONS = ("startup", "compile", "ppo", "solve", "throughput", "flops")
-SOLVED = 475.0
 ROWS: list[tuple[str, str, str, str, str]] = []  # (figure, pgrun, reference, ratio, goal)
 
 
@@ -203,7 +215,6 @@ def ppo_section(args) -> None:
 
 SB3_WORKER = r"""
 import json, sys, time
-t0 = time.perf_counter()
 import numpy as np
 import torch
 from stable_baselines3 import A2C
@@ -211,93 +222,143 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
 
 class Solved(BaseCallback):
-    def __init__(self):
-        super().__init__()
-        self.at = None
+    # stops training at the first step whose last-100-episode mean (ep_rew_mean) is >= solved; prints a
+    # line at 100k steps (the goal's budget) and at the solve (the parent timestamps them)
     def _on_step(self):
         buf = self.model.ep_info_buffer
-        if self.at is None and len(buf) == buf.maxlen and np.mean([e["r"] for e in buf]) >= %(solved)r:
-            self.at = time.perf_counter() - t0
-            print(json.dumps({"solved_s": self.at, "steps": int(self.num_timesteps)}), flush=True)
+        mean = float(np.mean([e["r"] for e in buf])) if len(buf) else 0.0
+        if self.num_timesteps == 100_000:
+            print(json.dumps({"at": "100k", "last100": mean, "episodes": len(buf)}), flush=True)
+        if len(buf) == buf.maxlen and mean >= %(solved)r:
+            print(json.dumps({"at": "solved", "steps": int(self.num_timesteps)}), flush=True)
+            return False
         return True
 
+if %(threads)d > 0:
+    torch.set_num_threads(%(threads)d)
+# A2C's defaults (constant lr 7e-4, n_steps 5, RMSprop): the same run whatever the budget, up to it
 env = make_vec_env("CartPole-v1", n_envs=8, seed=%(seed)d)
 model = A2C("MlpPolicy", env, seed=%(seed)d, device="cpu", verbose=0)
-cb = Solved()
-model.learn(total_timesteps=100_000, callback=cb)
+model.learn(total_timesteps=%(budget)d, callback=Solved())
 buf = model.ep_info_buffer
-print(json.dumps({"done_s": time.perf_counter() - t0, "solved_s": cb.at, "torch": torch.__version__,
+print(json.dumps({"at": "end", "steps": int(model.num_timesteps), "torch": torch.__version__,
                   "threads": torch.get_num_threads(), "last100": float(np.mean([e["r"] for e in buf]))}), flush=True)
 """
 
 
-def sb3_solve(python: str, seed: int) -> dict:
+def sb3_solve(python: str, seed: int, budget: int, threads: int) -> dict:
+    """SB3 A2C (defaults, 8 envs) on one seed until solved or `budget` steps; seconds from process start
+    (interpreter and torch import included), as this process sees each of the worker's lines."""
     t0 = time.perf_counter()
-    p = subprocess.Popen([python, "-c", SB3_WORKER % {"solved": SOLVED, "seed": seed}], stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True, cwd="/", env=dict(os.environ, PYTHONPATH=""))
-    out: dict = {}
+    code = SB3_WORKER % {"solved": SOLVED, "seed": seed, "budget": budget, "threads": threads}
+    p = subprocess.Popen([python, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd="/",
+                         env=dict(os.environ, PYTHONPATH=""))
+    out: dict = {"seed": seed, "solved_wall": None, "solved_steps": None}
     assert p.stdout is not None
     for line in p.stdout:
         d = json.loads(line)
-        if "done_s" not in d:
-            out["solved_wall"] = time.perf_counter() - t0  # seen by this process: interpreter start included
-            out["solved_steps"] = d["steps"]
+        at = time.perf_counter() - t0
+        if d["at"] == "100k":
+            out.update(wall_100k=at, last100_100k=d["last100"])
+        elif d["at"] == "solved":
+            out.update(solved_wall=at, solved_steps=d["steps"])
         else:
-            out.update(d)
+            out.update(end_steps=d["steps"], torch=d["torch"], threads=d["threads"], last100_end=d["last100"])
     if p.wait() != 0:
         raise RuntimeError(f"SB3 worker failed: {p.stderr.read()[-2000:] if p.stderr else ''}")
     out["wall"] = time.perf_counter() - t0
     return out
 
 
-def pgrun_solve(tmp: str, tag: str) -> dict:
-    """The default command with an empty cache; time until >= 7/8 seeds have a last-10-iteration mean >= 475."""
-    import numpy as np
+def parse_seeds(text: str) -> list[int]:
+    """"0-7" or "0,3,5" or "0-3,8" -> the seeds, in order."""
+    seeds: list[int] = []
+    for part in text.split(","):
+        lo, _, hi = part.strip().partition("-")
+        seeds += list(range(int(lo), int(hi or lo) + 1))
+    return seeds
+
+
+def pgrun_solve(tmp: str, tag: str, overrides: list[str]) -> dict:
+    """The default command (plus `overrides`) with an empty cache; time from Enter until >= 7/8 seeds are
+    solved (scripts/solved.py's criterion), seen at the end of the chunk where it happened."""
+    from solved import read_metrics, solved_at
 
     out = os.path.join(tmp, f"solve-{tag}")
-    wall, s = pgrun_run(os.path.join(tmp, f"solve-cache-{tag}"), out, "estimator=baseline", "env=CartPole")
-    ret: dict[int, list[float]] = {}
-    chunk_wall: dict[int, float] = {}
-    with open(os.path.join(out, "metrics.csv")) as f:
-        head = f.readline().strip().split(",")
-        i_it, i_ret, i_wall = head.index("iteration"), head.index("return_mean"), head.index("wall_s")
-        for line in f:
-            v = line.strip().split(",")
-            it = int(v[i_it])
-            ret.setdefault(it, []).append(float(v[i_ret]))
-            chunk_wall[it] = float(v[i_wall])
-    its = sorted(ret)
-    r = np.array([ret[i] for i in its])  # [iterations, seeds]
-    at = None
-    for k in range(9, len(its)):
-        if np.sum(r[k - 9:k + 1].mean(axis=0) >= SOLVED) >= 7:
-            at = its[k]
-            break
-    solved_wall = None if at is None else wall - s["run_s"] + chunk_wall[at]
-    return {"wall": wall, "compile_s": s["compile_s"], "run_s": s["run_s"], "solved_iteration": at,
-            "solved_wall": solved_wall, "seeds_solved_final": s["seeds_solved_final"],
-            "env_steps": s["env_steps"]}
+    wall, s = pgrun_run(os.path.join(tmp, f"solve-cache-{tag}"), out, "estimator=baseline", "env=CartPole",
+                        *overrides)
+    with open(os.path.join(out, ".hydra", "config.yaml")) as f:
+        n = int(next(line.split(":")[1] for line in f if line.startswith("episodes_per_iteration:")))
+    at = solved_at(read_metrics(os.path.join(out, "metrics.csv")), n)
+    solved_wall = None if at["iteration"] is None else wall - s["run_s"] + at["run_s"]
+    return {"wall": wall, "compile_s": s["compile_s"], "run_s": s["run_s"], "solved_iteration": at["iteration"],
+            "solved_steps": at["env_steps"], "solved_wall": solved_wall, "seeds_solved_final": s["seeds_solved_final"]}
+
+
+def median_or_none(xs: list) -> float | None:
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
 
 
 def solve_section(args, tmp: str) -> None:
     print(f"== time to solve CartPole-v1 (solved: recent mean return >= {SOLVED:g}; see the module docstring)",
           flush=True)
     py = sb3_python(args)
-    pg = pgrun_solve(tmp, "1")
-    print(f"  pgrun default command (empty cache): wall {pg['wall']:.2f}s, compile {pg['compile_s']:.2f}s, "
-          f"run {pg['run_s']:.2f}s; >= 7/8 seeds solved at iteration {pg['solved_iteration']} -> "
-          f"{pg['solved_wall'] if pg['solved_wall'] is None else round(pg['solved_wall'], 2)}s after Enter; "
-          f"{pg['seeds_solved_final']}/8 solved at the end", flush=True)
-    sb = sb3_solve(py, args.sb3_seed)
-    print(f"  SB3 A2C seed {args.sb3_seed} (torch {sb.get('torch')}, {sb.get('threads')} threads): solved after "
-          f"{sb.get('solved_steps')} steps, {sb.get('solved_wall')}s after start; 100k steps in {sb['wall']:.2f}s; "
-          f"last-100-episode mean at the end {sb.get('last100'):.1f}", flush=True)
-    row("default command cold compile / its run time", pg["compile_s"], pg["run_s"], "s", "<= 0.5x")
-    row("time to >= 7/8 seeds solved, pgrun default / SB3 A2C one seed solved", pg["solved_wall"],
-        sb.get("solved_wall"), "s", "<= 0.3x")
-    if sb.get("solved_wall") is None:
-        row("(SB3 did not solve in 100k steps) pgrun solved / SB3's whole 100k-step run", pg["solved_wall"],
-            sb["wall"], "s", "<= 0.3x")
+    seeds = parse_seeds(args.sb3_seeds)
+    budget = args.sb3_budget
+    # the default command, then each --pgrun-solve setting (overrides added to it)
+    settings = [[]] + [s.split() for s in args.pgrun_solve if s.strip()]
+    pg: list[list[dict]] = [[] for _ in settings]
+    sb = []
+    for i, seed in enumerate(seeds):
+        if i % 2 == 0:  # pgrun's settings before every other SB3 seed: both see the same load
+            for j, overrides in enumerate(settings):
+                r = pgrun_solve(tmp, f"{i}-{j}", overrides)
+                pg[j].append(r)
+                print(f"  pgrun {' '.join(['default command', *overrides])} (empty cache): wall {r['wall']:.2f}s, "
+                      f"compile {r['compile_s']:.2f}s, run {r['run_s']:.2f}s; >= 7/8 seeds solved at iteration "
+                      f"{r['solved_iteration']} ({r['solved_steps'] or 0:,.0f} env steps per seed) -> "
+                      f"{'-' if r['solved_wall'] is None else round(r['solved_wall'], 2)}s after Enter; "
+                      f"{r['seeds_solved_final']}/8 solved at the end", flush=True)
+        d = sb3_solve(py, seed, budget, args.sb3_threads)
+        sb.append(d)
+        print(f"  SB3 A2C seed {seed} (torch {d.get('torch')}, {d.get('threads')} threads): "
+              + (f"solved after {d['solved_steps']:,} steps, {d['solved_wall']:.2f}s after start"
+                 if d["solved_steps"] is not None else f"not solved in {budget:,} steps")
+              + (f"; 100k steps in {d['wall_100k']:.2f}s (last-100 mean there {d['last100_100k']:.1f})"
+                 if "wall_100k" in d else "") + f"; last-100 mean at its end {d['last100_end']:.1f}", flush=True)
+    print("\n  SB3 A2C per seed (defaults, 8 envs; the RL-Zoo's tuned CartPole-v1 entry is the same with "
+          "500k steps)\n  | seed | steps to solve | seconds to solve | last-100 mean at 100k |")
+    for d in sb:
+        solved = d["solved_steps"] is not None
+        print(f"  | {d['seed']} | {d['solved_steps'] if solved else f'not solved in {budget:,}'} | "
+              f"{round(d['solved_wall'], 2) if solved else '-'} | "
+              f"{d['last100_100k'] if 'last100_100k' in d else d['last100_end']:.1f} |", flush=True)
+    in100k = [d for d in sb if d["solved_steps"] is not None and d["solved_steps"] <= 100_000]
+    inbudget = [d for d in sb if d["solved_steps"] is not None]
+    print(f"  SB3 A2C solved {len(in100k)}/{len(sb)} seeds in 100k steps"
+          + (f", {len(inbudget)}/{len(sb)} in {budget:,}" if budget > 100_000 else ""), flush=True)
+    sb_100k = median_or_none([d["solved_wall"] for d in in100k])
+    sb_budget = median_or_none([d["solved_wall"] for d in inbudget])
+    walls = [d["wall_100k"] for d in sb if "wall_100k" in d]
+    for overrides, runs in zip(settings, pg):
+        name = "pgrun " + " ".join(["default", *overrides])
+        pg_wall = median_or_none([r["solved_wall"] for r in runs])
+        if not overrides:
+            row(f"default command cold compile / its run time (median of {len(runs)})",
+                median_or_none([r["compile_s"] for r in runs]), median_or_none([r["run_s"] for r in runs]), "s",
+                "<= 0.5x")
+        row(f"time to >= 7/8 seeds solved, {name} (median of {len(runs)} cold runs) / SB3 A2C median time to "
+            f"solve over the {len(in100k)}/{len(sb)} seeds solved in 100k steps", pg_wall, sb_100k, "s", "<= 0.3x")
+        if budget > 100_000:
+            row(f"... / SB3 A2C, RL-Zoo tuned CartPole-v1 (defaults, {budget:,} steps): median over the "
+                f"{len(inbudget)}/{len(sb)} seeds solved", pg_wall, sb_budget, "s", "<= 0.3x")
+        row(f"env steps per seed to >= 7/8 solved, {name} / SB3 A2C median over the {len(inbudget)}/{len(sb)} "
+            f"seeds solved in {budget:,}", median_or_none([r["solved_steps"] for r in runs]),
+            median_or_none([d["solved_steps"] for d in inbudget]), "steps", "report")
+        if walls:
+            row(f"... / SB3 A2C's 100k steps, median over the {len(walls)} seeds that ran them", pg_wall,
+                statistics.median(walls), "s", "report")
 
 
 def throughput_section(args) -> None:
@@ -398,9 +459,21 @@ def main() -> None:
     ap.add_argument("--peers-dir", default="/tmp/pgrun-peers")
     ap.add_argument("--rejax-python", default=None, help="an interpreter with rejax 0.1.3 (else made in --peers-dir)")
     ap.add_argument("--sb3-python", default=None, help="an interpreter with stable-baselines3 (else made there)")
-    ap.add_argument("--sb3-seed", type=int, default=0, help="the one seed SB3 A2C trains (default 0)")
+    ap.add_argument("--sb3-seeds", default=None,
+                    help="SB3 A2C's seeds, e.g. 0-7 or 0,2,5 (default 0-7; --quick 0-3)")
+    ap.add_argument("--sb3-budget", type=int, default=None,
+                    help="SB3 steps per seed, training stops at the solve (default 500000, the RL-Zoo's "
+                         "n_timesteps for CartPole-v1; the seeds solved within 100k are counted too)")
+    ap.add_argument("--sb3-threads", type=int, default=1,
+                    help="torch threads of SB3 (default 1; 0: torch's default, one per core: 20-30x slower "
+                         "on a loaded 2-core machine, its threads spin-wait)")
+    ap.add_argument("--pgrun-solve", action="append", default=[],
+                    help='`solve`: also run the default command with these overrides (repeatable), e.g. '
+                         '"episodes_per_iteration=8"')
     args = ap.parse_args()
     args.reps = args.reps or (2 if args.quick else 5)
+    args.sb3_seeds = args.sb3_seeds or ("0-3" if args.quick else "0-7")
+    args.sb3_budget = args.sb3_budget or 500_000
     only = [s.strip() for s in args.only.split(",") if s.strip()]
     bad = [s for s in only if s not in SECTIONS]
     if bad:
