@@ -33,9 +33,10 @@ def run_cli(cache_dir: str, out_dir: str, *overrides: str) -> tuple[float, dict]
         return wall, json.load(f)
 
 
-def timed_steps(chunk, state, m, chunks: int) -> tuple[int, float]:
-    """(env steps, seconds) of `chunks` more calls of the compiled `chunk` after one whose metrics `m`
-    it returned for `state`; env_steps is cumulative per seed, so the steps are its last entry's growth."""
+def timed_chunks(chunk, state, m, chunks: int) -> tuple:
+    """(state, metrics, env steps, seconds) of `chunks` more calls of the compiled `chunk` after one whose
+    metrics `m` it returned for `state` (the state and metrics it reached: the chunk donates its input);
+    env_steps is cumulative per seed, so the steps are its last entry's growth."""
     import jax
     import numpy as np
 
@@ -46,7 +47,12 @@ def timed_steps(chunk, state, m, chunks: int) -> tuple[int, float]:
         state, m = chunk(state)
     m = jax.device_get(m)
     dt = time.perf_counter() - t0
-    return int(np.sum(m["env_steps"][:, -1])) - steps0, dt
+    return state, m, int(np.sum(m["env_steps"][:, -1])) - steps0, dt
+
+
+def timed_steps(chunk, state, m, chunks: int) -> tuple[int, float]:
+    """(env steps, seconds) of `timed_chunks`."""
+    return timed_chunks(chunk, state, m, chunks)[2:]
 
 
 def steady_throughput(num_seeds: int, chunks: int) -> tuple[float, float]:

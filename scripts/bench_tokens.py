@@ -73,24 +73,11 @@ def bench(policy: str, width: int, layers: int, seeds: int, chunks: int, task: s
             "iterations_per_s": round(chunks * log_every / dt, 2), **({"overrides": extra} if extra else {})}
 
 
-def timed_chunks(chunk, state, m, chunks: int) -> tuple:
-    """bench.timed_steps that also returns the state and metrics it reached (the chunk donates its input)."""
-    import jax
-    import numpy as np
-
-    jax.block_until_ready(state)
-    steps0 = int(np.sum(jax.device_get(m["env_steps"])[:, -1]))
-    t0 = time.perf_counter()
-    for _ in range(chunks):
-        state, m = chunk(state)
-    m = jax.device_get(m)
-    dt = time.perf_counter() - t0
-    return state, m, int(np.sum(m["env_steps"][:, -1])) - steps0, dt
-
-
 def ab(width: int, layers: int, prompt_len: int, horizon: int, seeds: int, chunks: int, rounds: int, task: str,
        log_every: int, rollout_only: bool = False) -> dict:
     """Cache vs recompute at one size, alternating (module docstring)."""
+    from bench import timed_chunks  # scripts/ is on sys.path when a script runs
+
     size = [f"env.task={task}", f"env.prompt_len={prompt_len}", f"env.horizon={horizon}", "policy=transformer",
             f"policy.width={width}", f"policy.layers={layers}"]
     runs = {}
