@@ -17,9 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from pgrun.config import compose, load
-from pgrun.core.sequences import all_strings, exact_sequence_J
-from pgrun.train.build import build
+from pgrun.lab.token_instance import token_instance
 from pgrun.train.group import make_group_objective
 from pgrun.train.program import make_train
 
@@ -31,17 +29,10 @@ TINY_TOKENS = ["env=Tokens", "env.task=copy", "env.prompt_len=1", "env.vocab=2",
 
 def group_draws(overrides: list[str], K: int, seed: int = 7, theta_seed: int = 42) -> dict[str, Any]:
     """{"draws" [K, D], "grad" [D] exact ∇J, "J", "returns" [K] batch mean returns} at a random θ ~ N(0, 1)."""
-    cfg = load(compose([*TINY_TOKENS, *overrides]))
-    parts = build(cfg)
+    inst = token_instance([*TINY_TOKENS, *overrides], theta_seed)
+    cfg, parts, theta = inst.cfg, inst.parts, inst.theta
     trainer, objective = make_train(cfg, parts), make_group_objective(cfg, parts)
-    env, policy = parts.env, parts.policy
-    theta = jax.tree_util.tree_map(
-        lambda x: jax.random.normal(jax.random.PRNGKey(theta_seed), x.shape), policy.init(jax.random.PRNGKey(0)))
-    prompts = jnp.asarray(env.all_prompts())
-    strings = jnp.asarray(all_strings(env.vocab + 1, env.horizon))
-    returns = env.string_returns(parts.env_params, prompts, strings)
-    J, grad_J = jax.value_and_grad(
-        lambda p: exact_sequence_J(policy.dist, p, prompts, strings, returns, env.vocab))(theta)
+    J, grad_J = jax.value_and_grad(inst.J)(theta)
     state0 = trainer.init(jax.random.PRNGKey(0))._replace(params=theta)
 
     def one(key):

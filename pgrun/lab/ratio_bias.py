@@ -24,9 +24,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from pgrun.config import compose, load
-from pgrun.core.sequences import all_strings, episode_end, exact_sequence_J, prefix_obs
-from pgrun.train.build import build
+from pgrun.core.sequences import episode_end, prefix_obs
+from pgrun.lab.token_instance import token_instance
 
 TINY = ["env=Tokens", "env.task=copy", "env.prompt_len=1", "env.vocab=2", "policy=tabular_prefix",
         "+env.params.token_reward=0.5", "gamma=1.0", "num_seeds=1", "estimator=reinforce"]
@@ -68,20 +67,13 @@ def ratio_bias(horizon: int, steps: int = 0, lr: float = 1.0, perturb: float = 0
         "on_policy_bias" {est: the same at θ = θ_old}, "ess" {"sequence", "gspo", "token_min"}: ESS/n
         of the sequence ratio, of GSPO's ratio and the smallest per-position token ratio ESS}.
     """
-    cfg = load(compose([*TINY, f"env.horizon={horizon}", *overrides]))
-    parts = build(cfg)
-    env, policy = parts.env, parts.policy
-    theta_old = jax.tree_util.tree_map(
-        lambda x: jax.random.normal(jax.random.PRNGKey(theta_seed), x.shape), policy.init(jax.random.PRNGKey(0)))
-    prompts = jnp.asarray(env.all_prompts())
-    strings = jnp.asarray(all_strings(env.vocab + 1, env.horizon))
-    returns = env.string_returns(parts.env_params, prompts, strings)
+    inst = token_instance([*TINY, f"env.horizon={horizon}", *overrides], theta_seed)
+    env, policy = inst.parts.env, inst.parts.policy
+    theta_old, prompts, strings, returns = inst.theta, inst.prompts, inst.strings, inst.returns
     A, H = env.vocab + 1, env.horizon
     live = jnp.arange(H)[None, :] < episode_end(strings, env.vocab)[:, None]
 
-    def J(p):
-        return exact_sequence_J(policy.dist, p, prompts, strings, returns, env.vocab)
-
+    J = inst.J
     theta = jax.tree_util.tree_map(
         lambda x: x + perturb * jax.random.normal(jax.random.PRNGKey(theta_seed + 1), x.shape), theta_old)
     for _ in range(steps):
