@@ -8,6 +8,12 @@ env=CartPole iterations=10`, its start-up = wall - compile_s - run_s of its summ
 checkout is put first on PYTHONPATH and run by this interpreter's `pgrun` console script, with its
 own compilation cache (filled by one run before the rounds). Prints the medians, their ratio to
 `import jax` measured in the same rounds, and the load average before and after.
+
+`--cold N` then runs the whole default command (`estimator=baseline env=CartPole`, 100 iterations)
+N times per checkout, alternating, each with an empty compilation cache: medians of its wall,
+compile_s, run_s and the time from Enter to >= 7/8 seeds solved (scripts/solved.py, as
+bench_peers.py's `solve` section reads it), and whether the two checkouts' metrics.csv agree in
+every column but wall_s.
 """
 
 from __future__ import annotations
@@ -44,12 +50,53 @@ def run(env: dict, out: str) -> tuple[float, float]:
     return wall, wall - s["compile_s"] - s["run_s"]
 
 
+def cold_default(env: dict, out: str) -> dict:
+    """The default command with the empty cache `env` points to: wall, compile_s, run_s, time to 7/8."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from solved import read_metrics, solved_at
+
+    wall = timed([PGRUN, "estimator=baseline", "env=CartPole", "progress=false", f"hydra.run.dir={out}"], env)
+    s = json.loads((Path(out) / "summary.json").read_text())
+    at = solved_at(read_metrics(os.path.join(out, "metrics.csv")), 16)
+    solved = None if at["iteration"] is None else wall - s["run_s"] + at["run_s"]
+    return {"wall": wall, "compile": s["compile_s"], "run": s["run_s"], "solved": solved}
+
+
+def metrics_without_wall(out: str) -> list[list[str]]:
+    import csv
+
+    with open(os.path.join(out, "metrics.csv"), newline="") as f:
+        rows = list(csv.reader(f))
+    drop = rows[0].index("wall_s")
+    return [[c for i, c in enumerate(r) if i != drop] for r in rows]
+
+
+def cold_rounds(sides: dict, tmp: str, n: int) -> None:
+    t: dict[str, list[float]] = {}
+    outs = {}
+    for r in range(n):
+        for name in (["base", "new"] if r % 2 == 0 else ["new", "base"]):
+            env = dict(sides[name], PGRUN_CACHE_DIR=os.path.join(tmp, f"cold-cache-{name}-{r}"))
+            outs[name] = os.path.join(tmp, f"cold-{name}-{r}")
+            for k, v in cold_default(env, outs[name]).items():
+                t.setdefault(f"{k} {name}", []).append(float("nan") if v is None else v)
+        print(f"cold round {r + 1}: " + ", ".join(f"{k} {v[-1]:.2f}" for k, v in t.items()), flush=True)
+    med = {k: statistics.median(v) for k, v in t.items()}
+    same = metrics_without_wall(outs["base"]) == metrics_without_wall(outs["new"])
+    print(f"\ndefault command, empty cache, {n} runs each, medians (metrics.csv but wall_s identical: {same})")
+    print(f"{'figure':<16}{'base':>9}{'new':>9}{'new/base':>10}")
+    for key in ("wall", "compile", "run", "solved"):
+        b, v = med[f"{key} base"], med[f"{key} new"]
+        print(f"{key:<16}{b:>8.2f}s{v:>8.2f}s{v / b:>9.2f}x")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--base", required=True, help="the base checkout (a git worktree)")
     ap.add_argument("--new", default=str(Path(__file__).resolve().parents[1]), help="the checkout under test")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--runs-only", action="store_true", help="time only the 10-iteration runs (and import jax)")
+    ap.add_argument("--cold", type=int, default=0, help="then N cold default commands per checkout, alternating")
     args = ap.parse_args()
     commands = {} if args.runs_only else COMMANDS
     tmp = tempfile.mkdtemp(prefix="pgrun-startup-ab-")
@@ -82,6 +129,8 @@ def main() -> None:
     for key in [*commands, "run start-up", "run wall"]:
         b, n = med[f"{key} base"], med[f"{key} new"]
         print(f"{key:<16}{b:>8.2f}s{b / med['jax']:>6.2f}x{n:>8.2f}s{n / med['jax']:>6.2f}x{n / b:>9.2f}x")
+    if args.cold:
+        cold_rounds(sides, tmp, args.cold)
 
 
 if __name__ == "__main__":
