@@ -38,6 +38,11 @@ Sections (`--only a,b,...`; all by default):
   throughput  the default 64x64 MLP training's valid env-steps/s in steady state vs gymnasium's
               NumPy CartPole-v1 vector env stepping a random policy in this same process
               (scripts/bench.py's functions).
+  floor       what no change to pgrun's own code can beat: `python -c "import jax, flax.linen, optax,
+              gymnasium, hydra, omegaconf"` (the run's libraries) and one Hydra compose of the default
+              config, each over `import jax` (goal 1's floor); scripts/compile_floor.py: pgrun's default
+              chunk and the smallest program doing the same work (PureJaxRL-style), each compiled cold
+              in a fresh process, and the latter's compile over pgrun's run time (goal 2's floor).
   flops       achieved FLOP/s of the default training program (XLA's cost analysis of the compiled
               chunk, `jax.jit(...).lower(...).compile().cost_analysis()`, over its measured time)
               as a fraction of this machine's dense float32 matmul peak (jnp.dot of two n x n
@@ -78,7 +83,7 @@ PGRUN = os.path.join(os.path.dirname(PY), "pgrun")
 ENV = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
 from solved import SOLVED  # noqa: E402  (scripts/ on the path first)
 
-SECTIONS = ("startup", "compile", "ppo", "solve", "throughput", "flops")
+SECTIONS = ("startup", "compile", "ppo", "solve", "throughput", "floor", "flops")
 ROWS: list[tuple[str, str, str, str, str]] = []  # (figure, pgrun, reference, ratio, goal)
 
 
@@ -375,6 +380,42 @@ def throughput_section(args) -> None:
         statistics.median(ref), "steps/s", ">= 14x")
 
 
+LIBRARIES = "jax, flax.linen, optax, gymnasium, hydra, omegaconf"
+COMPOSE = ("import time; from pgrun.config import compose; compose(['estimator=baseline', 'env=CartPole']); "
+           "t = time.perf_counter(); compose(['estimator=baseline', 'env=CartPole']); print(time.perf_counter() - t)")
+
+
+def floor_section(args, tmp: str) -> None:
+    import compile_floor
+
+    print("== floor: the libraries' imports, one compose, and the smallest program doing the default's work",
+          flush=True)
+    t: dict[str, list[float]] = {"jax": [], "libs": [], "compose": []}
+    for _ in range(args.reps):
+        t["jax"].append(timed([PY, "-c", "import jax"]))
+        t["libs"].append(timed([PY, "-c", f"import {LIBRARIES}"]))
+        p = subprocess.run([PY, "-c", COMPOSE], env=ENV, capture_output=True, text=True, cwd=ROOT, check=True)
+        t["compose"].append(float(p.stdout.strip().splitlines()[-1]))
+    med = {k: statistics.median(v) for k, v in t.items()}
+    print(f"  import jax {med['jax']:.2f}s, import {LIBRARIES} {med['libs']:.2f}s, one compose "
+          f"{med['compose']:.3f}s (medians of {args.reps})", flush=True)
+    row(f"floor of goal 1: import {LIBRARIES} / import jax", med["libs"], med["jax"], "s", "report (<= 1.3x possible?)")
+    row("floor of goal 1: those imports + one Hydra compose of the default config / import jax",
+        med["libs"] + med["compose"], med["jax"], "s", "report (<= 1.3x possible?)")
+    _, s = pgrun_run(os.path.join(tmp, "floor-cache"), os.path.join(tmp, "floor-default"), "estimator=baseline",
+                     "env=CartPole")
+    ours, small = (compile_floor.in_subprocess(w, 100) for w in ("pgrun", "minimal"))
+    for m in (ours, small):
+        print("  " + compile_floor.describe(m), flush=True)
+    print(f"  pgrun default command (empty cache): compile {s['compile_s']:.2f}s, run {s['run_s']:.2f}s", flush=True)
+    row("floor of goal 2: minimal program's cold compile / pgrun default command's run time", small["compile_s"],
+        s["run_s"], "s", "report (<= 0.5x possible?)")
+    row("pgrun's default chunk / the minimal program: cold compile (same harness)", ours["compile_s"],
+        small["compile_s"], "s", "report")
+    row("pgrun's default chunk / the minimal program: XLA kernels (fusions)", ours["fusions"], small["fusions"], "",
+        "report")
+
+
 def matmul_peak(n: int, reps: int) -> float:
     import jax
     import jax.numpy as jnp
@@ -486,7 +527,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for name, fn in (("startup", lambda: startup(args, tmp)), ("compile", lambda: compile_section(args, tmp)),
                          ("ppo", lambda: ppo_section(args)), ("solve", lambda: solve_section(args, tmp)),
-                         ("throughput", lambda: throughput_section(args)), ("flops", lambda: flops_section(args))):
+                         ("throughput", lambda: throughput_section(args)), ("floor", lambda: floor_section(args, tmp)),
+                         ("flops", lambda: flops_section(args))):
             if name in only:
                 try:
                     fn()
