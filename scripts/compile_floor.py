@@ -15,7 +15,17 @@ builds it, `jax.jit(jax.vmap(trainer.chunk))` on the initial state of 8 seeds); 
 `--pgrun-run-s S` also the minimal program's compile over S, the figure the issue's goal (<= 0.5)
 is about. `scripts/bench_peers.py --only floor` runs both next to pgrun's own default command.
 
-    python scripts/compile_floor.py [--which minimal|pgrun|both] [--iterations 100] [--pgrun-run-s 2.9] [--json]
+`--which ablations` compiles pgrun's chunk with one of its features taken out at a time (each in a
+fresh process; the patches below are for measuring only, the programs they make are not pgrun's):
+`active` (the select that freezes the state past the last iteration), `finite` (the finiteness
+check of every parameter), `sliced` (the time slices of the gradient: one full-batch gradient),
+`onescan` (the rollout as one scan over the time limit instead of 16-step early-exit chunks),
+`unsafe_rbg` (key splits by RngBitGenerator instead of threefry: JAX_DEFAULT_PRNG_IMPL), `update`
+(rollouts only), and `active+finite+unsafe_rbg`. Its `run` is the first chunk's 10 iterations
+(short episodes).
+
+    python scripts/compile_floor.py [--which minimal|pgrun|both|ablations] [--iterations 100]
+        [--pgrun-run-s 2.9] [--json]
 """
 
 from __future__ import annotations
@@ -99,20 +109,46 @@ def cpu_s() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def pgrun_chunk():
-    """(initial state, chunk) of the default command, as pgrun.runner.loop builds them."""
+ABLATIONS = ("active", "finite", "sliced", "onescan", "unsafe_rbg", "update", "active+finite+unsafe_rbg")
+
+
+def pgrun_chunk(without: tuple[str, ...] = ()):
+    """(initial state, chunk) of the default command, as pgrun.runner.loop builds them; `without`
+    takes features out (ABLATIONS; unsafe_rbg is set by the caller's environment)."""
     import jax
+    import jax.numpy as jnp
     import numpy as np
 
+    import pgrun.rollout.episodes as episodes
+    import pgrun.train.program as program
     from pgrun.config import compose, load
-    from pgrun.train.program import make_train
+    from pgrun.core.estimators import pg_loss
     from pgrun.train.sweep import init_runs, make_layout
 
+    if "finite" in without:
+        program.tree_all_finite = lambda tree: jnp.bool_(True)
+    if "sliced" in without:
+        program.pg_value_and_grad = lambda params, policy, batch, adv, c, rows=None: jax.value_and_grad(
+            pg_loss, has_aux=True)(params, policy, batch, adv, c)
+    if "onescan" in without:
+        rollout = episodes.rollout_episodes
+        program.rollout_episodes = lambda *a, **k: rollout(*a, **{**k, "chunk": a[6]})  # chunk = max_steps
     cfg = load(compose(["estimator=baseline", "env=CartPole"]))
-    trainer = make_train(cfg)
+    trainer = program.make_train(cfg)
     layout = make_layout(cfg)
     keys = np.stack([np.asarray(jax.random.PRNGKey(s)) for s in layout.run_seeds])
-    return init_runs(trainer, keys, layout.values()), trainer.chunk
+    state = init_runs(trainer, keys, layout.values())
+    chunk = trainer.chunk
+    if "active" in without:
+        def chunk(s):
+            return jax.lax.scan(lambda s, _: trainer.update(*trainer.sample(s)), s, None, length=LOG_EVERY)
+    if "update" in without:
+        def chunk(s):
+            def step(s, _):
+                s, batch = trainer.sample(s)
+                return s, {"return_mean": batch.reward.sum(0).mean()}
+            return jax.lax.scan(step, s, None, length=LOG_EVERY)
+    return state, chunk
 
 
 def measure(iterations: int, which: str = "minimal") -> dict:
@@ -120,8 +156,8 @@ def measure(iterations: int, which: str = "minimal") -> dict:
     import numpy as np
 
     jax.config.update("jax_enable_compilation_cache", False)
-    if which == "pgrun":
-        carry, chunk = pgrun_chunk()
+    if which == "pgrun" or which.startswith("without:"):
+        carry, chunk = pgrun_chunk(tuple(which.partition(":")[2].split("+")) if ":" in which else ())
     else:
         init, chunk = make_chunk(iterations)
         carry = jax.jit(jax.vmap(init))(jax.random.split(jax.random.PRNGKey(0), SEEDS))
@@ -149,13 +185,17 @@ def in_subprocess(which: str, iterations: int) -> dict:
     """`measure` in a fresh interpreter (nothing compiled or traced before it)."""
     import subprocess
 
+    env = dict(os.environ)
+    if "unsafe_rbg" in which:
+        env["JAX_DEFAULT_PRNG_IMPL"] = "unsafe_rbg"
     out = subprocess.run([sys.executable, os.path.abspath(__file__), "--which", which, "--iterations",
-                          str(iterations), "--json"], capture_output=True, text=True, check=True)
+                          str(iterations), "--json"], capture_output=True, text=True, check=True, env=env)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def describe(m: dict) -> str:
-    name = "minimal default-command program" if m["which"] == "minimal" else "pgrun's default chunk        "
+    name = {"minimal": "minimal default-command program", "pgrun": "pgrun's default chunk"}.get(
+        m["which"], "pgrun's chunk " + m["which"].replace(":", " "))
     return (f"{name}: compile {m['compile_s']:.2f} s (trace {m['trace_s']:.2f}, lower {m['lower_s']:.2f}, XLA "
             f"{m['xla_s']:.2f}; {m['compile_cpu_s']:.2f} CPU s), {m['fusions']} fusions, {m['while_loops']} while "
             f"loops; run {m['run_s']:.2f} s for {m['iterations']} iterations; final return {m['final_return']:.1f}")
@@ -163,12 +203,20 @@ def describe(m: dict) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--which", choices=["minimal", "pgrun", "both"], default="both")
+    ap.add_argument("--which", default="both",
+                    help="minimal | pgrun | both | ablations | without:<a>[+<b>...] (a of ABLATIONS)")
     ap.add_argument("--iterations", type=int, default=100)
     ap.add_argument("--pgrun-run-s", type=float, default=None, help="pgrun default command's run_s to divide by")
     ap.add_argument("--json", action="store_true", help="print one JSON object (for bench_peers)")
     args = ap.parse_args()
-    if args.which == "both":
+    if args.which == "ablations":
+        args.iterations = LOG_EVERY
+        ms = [in_subprocess(w, args.iterations) for w in ("pgrun", *(f"without:{a}" for a in ABLATIONS))]
+        if not args.json:
+            for m in ms:
+                print(describe(m))
+            return
+    elif args.which == "both":
         ms = [in_subprocess(w, args.iterations) for w in ("pgrun", "minimal")]
     else:
         import pgrun  # noqa: F401  (the same PRNG and XLA options as a pgrun run)

@@ -18,7 +18,6 @@ from scale_helpers import ROOT, composed, config, pgrun, read_rows, without
 from pgrun.errors import ConfigError
 from pgrun.runner.checkpoint import latest_step, read_meta
 from pgrun.runner.loop import run
-from pgrun.runner.metrics import versions
 from pgrun.runner.rundir import RunDirExists
 
 # a critic (its params and optimizer state must survive too) and a two-point sweep
@@ -197,11 +196,12 @@ def test_a_checkpoint_from_before_the_typed_state_resumes_exactly(tmp_path):
     run(make_config(*OLD_ARGS, "iterations=6"), straight)
     a, b = read_rows(os.path.join(straight, "metrics.csv")), read_rows(os.path.join(cut, "metrics.csv"))
     assert resumed["resumed_from"] == 4 and len(a) == 6 * 2
-    recorded = json.load(open(os.path.join(OLD_RUN, "summary.json")))["versions"]
-    if all(recorded[k] == versions()[k] for k in ("jax", "jaxlib")):
+    # iterations 1-4 of `b` are the recorded file's: where this machine's straight run reproduces them
+    # bit for bit (the same XLA on the same kind of CPU), the resumed 5-6 must match bit for bit too
+    if without(a, "wall_s")[:8] == without(b, "wall_s")[:8]:
         assert without(a, "wall_s") == without(b, "wall_s")
-    else:  # another XLA rounds some float reductions differently (value_loss 20.903162 vs 20.903164):
-        # the same rows to float32 rounding, the counts exactly
+    else:  # another XLA, or XLA on another CPU (its vector width), rounds some float reductions
+        # differently (value_loss 20.903162 vs 20.903164): the same rows to float32 rounding, counts exactly
         assert [list(r) for r in a] == [list(r) for r in b]
         for ra, rb in zip(without(a, "wall_s"), without(b, "wall_s")):
             for k in ra:
