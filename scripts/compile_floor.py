@@ -194,8 +194,9 @@ def in_subprocess(which: str, iterations: int) -> dict:
 
 
 def describe(m: dict) -> str:
+    removed = m["which"].partition(":")[2].replace("unsafe_rbg", "threefry splits (unsafe_rbg)")
     name = {"minimal": "minimal default-command program", "pgrun": "pgrun's default chunk"}.get(
-        m["which"], "pgrun's chunk " + m["which"].replace(":", " "))
+        m["which"], f"pgrun's chunk without {removed}")
     return (f"{name}: compile {m['compile_s']:.2f} s (trace {m['trace_s']:.2f}, lower {m['lower_s']:.2f}, XLA "
             f"{m['xla_s']:.2f}; {m['compile_cpu_s']:.2f} CPU s), {m['fusions']} fusions, {m['while_loops']} while "
             f"loops; run {m['run_s']:.2f} s for {m['iterations']} iterations; final return {m['final_return']:.1f}")
