@@ -6,12 +6,16 @@ a DiagGaussian over mean [..., D] gives log_prob [...] (summed over D).
 
 from __future__ import annotations
 
+import math
 from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-_LOG_2PI = jnp.log(2.0 * jnp.pi)
+# log 2π in float32: the bits jnp.log(2π) gives, without running a JAX op (and starting the
+# backend) when the module is imported
+_LOG_2PI = np.float32(math.log(2.0 * math.pi))
 
 
 def _reduce_last(x: jax.Array, op: Callable[[jax.Array, jax.Array], jax.Array]) -> jax.Array:

@@ -25,6 +25,7 @@ from typing import Any, Callable, NamedTuple, cast
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from pgrun.config.group import uses_group
@@ -47,7 +48,7 @@ from pgrun.train.build import Components
 from pgrun.train.state import TrainState
 
 __all__ = ["GroupState", "make_group", "sequence_metrics", "uses_group"]
-NAN = jnp.float32(jnp.nan)
+NAN: jax.Array = np.float32(np.nan)  # type: ignore[assignment]  # JAX takes it as an array; no JAX op at import
 
 
 class GroupState(NamedTuple):

@@ -43,6 +43,7 @@ from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from pgrun.config.schema import Config, EstimatorConfig
@@ -72,7 +73,7 @@ from pgrun.rollout.steps import episode_metrics, init_env_carry, initial_episode
 from pgrun.train.build import Components
 from pgrun.train.state import ReuseState
 
-NAN = jnp.float32(jnp.nan)
+NAN: jax.Array = np.float32(np.nan)  # type: ignore[assignment]  # JAX takes it as an array; no JAX op at import
 
 
 def uses_offpolicy(est: EstimatorConfig) -> bool:

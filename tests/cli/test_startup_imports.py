@@ -88,3 +88,31 @@ def test_the_users_prng_wins_and_subprocesses_keep_jax_default():
     assert _prng(f"import pgrun, jax; {PRINT}", JAX_DEFAULT_PRNG_IMPL="threefry2x32") == ["threefry2x32"] * 2
     child = f"import subprocess, sys; subprocess.run([sys.executable, '-c', 'import jax; {PRINT}'])"
     assert _prng(f"import pgrun, jax; {PRINT}; {child}") == ["rbg", "rbg", "threefry2x32", "threefry2x32"]
+
+
+
+def _python(code: str) -> str:
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       env={**os.environ, "PYTHONPATH": str(ROOT)}, cwd=str(ROOT), timeout=120)
+    assert p.returncode == 0, p.stderr[-3000:]
+    return p.stdout.strip()
+
+
+def test_importing_every_pgrun_module_runs_no_jax_op():
+    """No work at import: a JAX op at module level (a constant made with jnp) would start JAX's
+    backend and compile the op in every process that imports the module."""
+    out = _python("import importlib, pkgutil, pgrun\n"
+                  "for m in pkgutil.walk_packages(pgrun.__path__, 'pgrun.'):\n"
+                  "    importlib.import_module(m.name)\n"
+                  "import jax._src.xla_bridge as xb\n"
+                  "print(len(xb._backends))")
+    assert out == "0"
+
+
+def test_a_runs_modules_do_not_import_scipy_stats():
+    """scipy.stats takes 0.4 s to import; a run's confidence interval is NumPy (runner/stats.py).
+    The lab, the report and pgrun-tune import it for their own statistics."""
+    out = _python("import sys, pgrun.cli, pgrun.runner.loop, pgrun.runner.summary, pgrun.runner.stats, "
+                  "pgrun.runner.evaluate, pgrun.train.build\n"
+                  "print('scipy.stats' in sys.modules)")
+    assert out == "False"
