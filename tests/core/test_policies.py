@@ -87,6 +87,14 @@ def test_gaussian_log_prob_and_entropy_vs_scipy():
     np.testing.assert_array_equal(np.asarray(d.mode()), np.asarray(MU_P, np.float32))
 
 
+def test_log_2pi_constant_has_the_bits_of_jax_log():
+    """The Gaussian's log 2π is a NumPy constant (no JAX op at import) with jnp.log(2π)'s float32 bits."""
+    from pgrun.core.distributions import _LOG_2PI
+
+    assert np.asarray(_LOG_2PI).dtype == np.float32
+    assert np.asarray(_LOG_2PI).view(np.uint32) == np.asarray(jnp.log(2.0 * jnp.pi)).view(np.uint32)
+
+
 def test_gaussian_log_std_broadcasts_over_batch():
     """A state-independent log σ [D] broadcasts against means [B, D]."""
     rng = np.random.default_rng(3)
