@@ -14,7 +14,8 @@ from omegaconf import OmegaConf
 from pgrun.config.validate import flatten
 
 # the experiments whose figures docs/gym_envs.md quotes (scripts/learning_checks.py runs them)
-DOCUMENTED = ["acrobot_actor_critic", "cartpole_actor_critic", "pendulum_actor_critic", "mountaincar_actor_critic"]
+DOCUMENTED = ["acrobot_actor_critic", "cartpole_actor_critic", "pendulum_actor_critic", "mountaincar_actor_critic",
+              "cartpole_fast"]
 GROUPS = ("env", "policy", "estimator", "optimizer")
 PINNED = [
     "seed", "num_seeds", "iterations", "episodes_per_iteration", "gamma", "env.max_episode_steps",
@@ -45,3 +46,12 @@ def test_pinned_values_survive_composition(name):
     cfg = OmegaConf.create(make_config(f"+experiment={name}").to_dict())
     for key in PINNED:
         assert OmegaConf.select(cfg, key) == OmegaConf.select(raw, key), key
+
+
+def test_cartpole_fast_is_the_benchmarked_command():
+    """docs/benchmarks.md measured `estimator=baseline env=CartPole estimator.baseline=batch_mean_time
+    optimizer.lr=0.01 iterations=60`; the preset is exactly that command."""
+    fast = make_config("+experiment=cartpole_fast").to_dict()
+    measured = make_config("estimator=baseline", "env=CartPole", "estimator.baseline=batch_mean_time",
+                           "optimizer.lr=0.01", "iterations=60").to_dict()
+    assert fast == measured
