@@ -17,7 +17,8 @@ Sections (`--only a,b,...`; all by default):
               steady-state env-steps/s of both (scripts/bench_ppo.py's protocol and classes:
               16 seeds x 131072 steps, 16 envs x 128 steps, 4 epochs x 4 minibatches).
   solve       the default command `pgrun estimator=baseline env=CartPole` (8 seeds, empty cache,
-              start-up included; each `--pgrun-solve "k=v ..."` also runs it with those overrides)
+              start-up included; each `--pgrun-solve "k=v ..."` also runs it with those overrides, by
+              default `+experiment=cartpole_fast`, the preset that needs the fewest env steps)
               until >= 7/8 seeds are solved vs Stable-Baselines3 A2C (its defaults,
               `make_vec_env("CartPole-v1", n_envs=8)`, torch on CPU) on each of `--sb3-seeds` (0-7)
               until that seed is solved or `--sb3-budget` steps (500k: the RL-Zoo's tuned
@@ -508,11 +509,12 @@ def main() -> None:
     ap.add_argument("--sb3-threads", type=int, default=1,
                     help="torch threads of SB3 (default 1; 0: torch's default, one per core: 20-30x slower "
                          "on a loaded 2-core machine, its threads spin-wait)")
-    ap.add_argument("--pgrun-solve", action="append", default=[],
-                    help='`solve`: also run the default command with these overrides (repeatable), e.g. '
-                         '"episodes_per_iteration=8"')
+    ap.add_argument("--pgrun-solve", action="append", default=None,
+                    help="`solve`: also run the default command with these overrides (repeatable; default "
+                         '+experiment=cartpole_fast), e.g. "episodes_per_iteration=8"')
     args = ap.parse_args()
     args.reps = args.reps or (2 if args.quick else 5)
+    args.pgrun_solve = ["+experiment=cartpole_fast"] if args.pgrun_solve is None else args.pgrun_solve
     args.sb3_seeds = args.sb3_seeds or ("0-3" if args.quick else "0-7")
     args.sb3_budget = args.sb3_budget or 500_000
     only = [s.strip() for s in args.only.split(",") if s.strip()]
