@@ -10,6 +10,7 @@ setting they depend on (tests/config/test_experiments.py).
 
   acrobot      +experiment=acrobot_actor_critic: pass if most seeds end at >= -100
   cartpole     +experiment=cartpole_actor_critic: pass if most seeds end at >= 475
+  cartpole_fast  +experiment=cartpole_fast (the default's estimator, fewest env steps): the same rule
   pendulum     +experiment=pendulum_actor_critic: pass if every seed improves by >= 300
                (no solved threshold; the figure to read is how far it gets)
   mountaincar  how often a uniformly random policy reaches the flag (Monte Carlo, pure JAX),
@@ -20,7 +21,7 @@ setting they depend on (tests/config/test_experiments.py).
                is_per_decision, is_ratio_one
 
     python scripts/learning_checks.py [acrobot cartpole ...] [key=value ...]
-    (default: acrobot cartpole pendulum mountaincar; run from the repository root; the
+    (default: acrobot cartpole pendulum mountaincar cartpole_fast; run from the repository root; the
     checkout's pgrun is used; runs go to outputs/checks/)
 """
 
@@ -50,6 +51,7 @@ CHECKS: dict[str, tuple[list[str], str]] = {
     "cartpole": (["+experiment=cartpole_actor_critic"], "most_final_solved"),
     "pendulum": (["+experiment=pendulum_actor_critic"], "improves_300"),
     "mountaincar": (["+experiment=mountaincar_actor_critic"], "report"),
+    "cartpole_fast": (["+experiment=cartpole_fast"], "most_final_solved"),
 }
 DEFAULT = list(CHECKS)
 CHECKS["gym_cartpole"] = (["+experiment=cartpole_actor_critic", "env=gym:CartPole-v1", "num_seeds=4"],

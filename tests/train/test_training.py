@@ -193,10 +193,12 @@ def test_diverged_summary_env_steps_match_kept_rows(diverged):
     assert summary["env_steps"] == sum(last.values())
 
 
+@pytest.mark.slow  # 10 s cold; like the other documented presets' learning checks (scripts/learning_checks.py)
 def test_cartpole_fast_preset_solves_cartpole(tmp_path):
     """`+experiment=cartpole_fast` (docs/benchmarks.md: >= 7/8 seeds solved after ~120-160k env
     steps per seed, 8/8 at the end of each of 6 seed blocks): seeds 0-7 end with >= 7 of 8 solved
-    (mean return of the last 10 iterations >= 475) within its 60 iterations."""
+    (mean return of the last 10 iterations >= 475) within its 60 iterations. The fast suite checks
+    that the preset is the benchmarked command (tests/config/test_experiments.py)."""
     summary = run(make_config("+experiment=cartpole_fast", "progress=false", "checkpoint_every=0"), str(tmp_path))
     assert summary["iterations"] == 60
     assert summary["seeds_solved_final"] >= 7, summary
