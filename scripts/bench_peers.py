@@ -288,17 +288,15 @@ def parse_seeds(text: str) -> list[int]:
 def pgrun_solve(tmp: str, tag: str, overrides: list[str]) -> dict:
     """The default command (plus `overrides`) with an empty cache; time from Enter until >= 7/8 seeds are
     solved (scripts/solved.py's criterion), seen at the end of the chunk where it happened."""
-    from solved import read_metrics, solved_at
+    from solved import run_solved_at
 
     out = os.path.join(tmp, f"solve-{tag}")
     wall, s = pgrun_run(os.path.join(tmp, f"solve-cache-{tag}"), out, "estimator=baseline", "env=CartPole",
                         *overrides)
-    with open(os.path.join(out, ".hydra", "config.yaml")) as f:
-        n = int(next(line.split(":")[1] for line in f if line.startswith("episodes_per_iteration:")))
-    at = solved_at(read_metrics(os.path.join(out, "metrics.csv")), n)
-    solved_wall = None if at["iteration"] is None else wall - s["run_s"] + at["run_s"]
+    at = run_solved_at(out, wall)
     return {"wall": wall, "compile_s": s["compile_s"], "run_s": s["run_s"], "solved_iteration": at["iteration"],
-            "solved_steps": at["env_steps"], "solved_wall": solved_wall, "seeds_solved_final": s["seeds_solved_final"]}
+            "solved_steps": at["env_steps"], "solved_wall": at["from_enter"],
+            "seeds_solved_final": s["seeds_solved_final"]}
 
 
 def median_or_none(xs: list) -> float | None:

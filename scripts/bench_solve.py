@@ -28,14 +28,9 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
-from solved import read_metrics, solved_at  # noqa: E402  (scripts/ on the path first)
+from solved import run_solved_at  # noqa: E402  (scripts/ on the path first)
 
 PGRUN = os.path.join(os.path.dirname(sys.executable), "pgrun")
-
-
-def episodes_per_iteration(run_dir: str) -> int:
-    with open(os.path.join(run_dir, ".hydra", "config.yaml")) as f:
-        return int(next(line.split(":")[1] for line in f if line.startswith("episodes_per_iteration:")))
 
 
 def run(setting: str, block: int, cache: str, out: str) -> dict:
@@ -50,7 +45,7 @@ def run(setting: str, block: int, cache: str, out: str) -> dict:
         raise RuntimeError(f"{' '.join(cmd)} exited {p.returncode}:\n{p.stderr[-2000:]}")
     with open(os.path.join(out, "summary.json")) as f:
         s = json.load(f)
-    at = solved_at(read_metrics(os.path.join(out, "metrics.csv")), episodes_per_iteration(out))
+    at = run_solved_at(out, wall)
     return {**at, "wall": wall, "compile_s": s["compile_s"], "total_run_s": s["run_s"],
             "total_env_steps": s["env_steps"] / 8}
 

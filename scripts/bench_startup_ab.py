@@ -53,12 +53,11 @@ def run(env: dict, out: str) -> tuple[float, float]:
 def cold_default(env: dict, out: str) -> dict:
     """The default command with the empty cache `env` points to: wall, compile_s, run_s, time to 7/8."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from solved import read_metrics, solved_at
+    from solved import run_solved_at
 
     wall = timed([PGRUN, "estimator=baseline", "env=CartPole", "progress=false", f"hydra.run.dir={out}"], env)
     s = json.loads((Path(out) / "summary.json").read_text())
-    at = solved_at(read_metrics(os.path.join(out, "metrics.csv")), 16)
-    solved = None if at["iteration"] is None else wall - s["run_s"] + at["run_s"]
+    solved = run_solved_at(out, wall)["from_enter"]
     return {"wall": wall, "compile": s["compile_s"], "run": s["run_s"], "solved": solved}
 
 

@@ -12,7 +12,9 @@ the mean of the W·N episodes' returns.
 from __future__ import annotations
 
 import csv
+import json
 import math
+import os
 
 import numpy as np
 
@@ -71,3 +73,19 @@ def solved_at(m: dict[str, np.ndarray], episodes_per_iteration: int, need: int =
         out.update(iteration=int(m["iteration"][k]), env_steps=float(m["env_steps"][k].mean()),
                    run_s=float(m["wall_s"][k]))
     return out
+
+
+def episodes_per_iteration(run_dir: str) -> int:
+    """N of the run in run_dir, from the config pgrun saved (.hydra/config.yaml)."""
+    with open(os.path.join(run_dir, ".hydra", "config.yaml")) as f:
+        return int(next(line.split(":")[1] for line in f if line.startswith("episodes_per_iteration:")))
+
+
+def run_solved_at(run_dir: str, wall: float, need: int = 7) -> dict:
+    """`solved_at` of the run in run_dir (its metrics.csv and its own N), plus "from_enter": seconds
+    from Enter to the end of the chunk where >= `need` seeds were solved, for a command that took
+    `wall` seconds (wall - summary.json's run_s + that chunk's wall_s; None if never solved)."""
+    with open(os.path.join(run_dir, "summary.json")) as f:
+        run_s = json.load(f)["run_s"]
+    at = solved_at(read_metrics(os.path.join(run_dir, "metrics.csv")), episodes_per_iteration(run_dir), need)
+    return {**at, "from_enter": None if at["iteration"] is None else wall - run_s + at["run_s"]}

@@ -69,3 +69,22 @@ def test_read_metrics_groups_rows_by_iteration_and_seed(tmp_path):
     assert m["return"].tolist() == [[20.0, 30.0], [25.0, 40.0]]
     assert m["env_steps"].tolist() == [[20.0, 30.0], [45.0, 70.0]]
     assert m["wall_s"].tolist() == [0.1, 0.2]
+
+
+def test_run_solved_at_reads_a_run_directory(tmp_path):
+    """A run directory as pgrun writes it: N from .hydra/config.yaml (8 here: a 13-iteration window),
+    the time from Enter = the command's wall - summary run_s + the solving chunk's wall_s."""
+    from solved import run_solved_at
+
+    (tmp_path / ".hydra").mkdir()
+    (tmp_path / ".hydra" / "config.yaml").write_text("seed: 0\nepisodes_per_iteration: 8\niterations: 20\n")
+    (tmp_path / "summary.json").write_text('{"run_s": 4.0}')
+    rows = ["iteration,seed,env_steps,return_mean,wall_s"]
+    for it in range(1, 21):
+        for seed in range(8):
+            rows.append(f"{it},{seed},{100 * it},{500.0 if seed < 7 else 10.0},{0.2 * it}")
+    (tmp_path / "metrics.csv").write_text("\n".join(rows) + "\n")
+    at = run_solved_at(str(tmp_path), wall=10.0)
+    assert at["window"] == 13 and at["iteration"] == 13 and at["final_solved"] == 7
+    assert at["from_enter"] == pytest.approx(10.0 - 4.0 + 0.2 * 13)
+    assert run_solved_at(str(tmp_path), wall=10.0, need=8)["from_enter"] is None
