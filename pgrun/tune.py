@@ -23,12 +23,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 from pgrun.cli import GROUPS, expand_gym_env, group_options, rewrite_argv
 from pgrun.config import compose, load
 from pgrun.config.schema import unknown_key_message
 from pgrun.errors import EXIT_CONFIG, EXIT_INTERRUPTED, ConfigError, TrainingDiverged
+from pgrun.runner.stats import iqm as trimmed_iqm
 
 DISTRIBUTIONS = ("float(lo,hi)", "log(lo,hi)", "int(lo,hi)", "choice(a,b,...)", "[a,b,...]")
 OPTIONS = ("params.<key>", "trials", "storage", "study", "dir", "sampler", "seed")
@@ -43,10 +43,10 @@ def iqm(finals: np.ndarray | list[float]) -> float:
     """Interquartile mean of the per-seed final returns: the mean of the middle half.
 
     IQM(x) = mean(x_(k+1), ..., x_(n-k)) with x_(i) sorted ascending and k = floor(n / 4)
-    (scipy.stats.trim_mean with proportiontocut 0.25, as rliable). x: [n seeds]; n < 4 keeps
+    (`runner.stats.iqm`: scipy.stats.trim_mean's 0.25, as rliable). x: [n seeds]; n < 4 keeps
     all seeds (the plain mean).
     """
-    return float(stats.trim_mean(np.asarray(finals, np.float64), 0.25))
+    return float(trimmed_iqm(np.asarray(finals, np.float64)))
 
 
 @dataclass(frozen=True)

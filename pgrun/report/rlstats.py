@@ -8,7 +8,7 @@ replacement (the tasks are kept, the runs are resampled within each task), and t
 the 2.5 / 97.5 % percentiles of the statistic over `n_boot` resamples
 (`np.random.default_rng(seed)`, so it is deterministic).
 
-  IQM(S)   = mean of the middle 50 % of all R·T scores (scipy trim_mean, 25 % cut each side)
+  IQM(S)   = mean of the middle 50 % of all R·T scores (trim_mean, 25 % cut each side: runner.stats, scipy's bits)
   mean(S)  = (1/T) Σ_t (1/R) Σ_r S[r, t]
   profile  = P̂(score > τ) = (1/T) Σ_t (1/R) Σ_r 1[S[r, t] > τ], for each τ
   P(X > Y) = (1/T) Σ_t (1/(R_x R_y)) Σ_i Σ_j [1[X_it > Y_jt] + ½·1[X_it = Y_jt]]
@@ -21,7 +21,8 @@ from __future__ import annotations
 from typing import Callable
 
 import numpy as np
-from scipy import stats
+
+from pgrun.runner.stats import trim_mean
 
 N_BOOT = 2000
 SEED = 0
@@ -37,7 +38,7 @@ def normalise(score, random: float, solved: float):
 
 def iqm(S) -> float:
     """Interquartile mean of all entries of S [R, T] (or [R])."""
-    return float(stats.trim_mean(np.asarray(S, np.float64), 0.25, axis=None))
+    return float(trim_mean(np.ravel(np.asarray(S, np.float64)), 0.25))  # scipy's axis=None: ravelled
 
 
 def mean(S) -> float:
@@ -124,8 +125,8 @@ def curve_iqm_ci(S, n_boot: int = N_BOOT, seed: int = SEED):
     step, stratified bootstrap over runs within tasks (one resample of runs for all steps)."""
     S = np.asarray(S, np.float64)
     R, T, K = S.shape
-    point = stats.trim_mean(S.reshape(R * T, K), 0.25, axis=0)
+    point = trim_mean(S.reshape(R * T, K), 0.25, axis=0)
     idx = stratified_indices(np.random.default_rng(seed), R, T, n_boot)
-    boot = np.stack([stats.trim_mean(_resample(S, i[None])[0].reshape(R * T, K), 0.25, axis=0) for i in idx])
+    boot = np.stack([trim_mean(_resample(S, i[None])[0].reshape(R * T, K), 0.25, axis=0) for i in idx])
     lo, hi = _percentiles(boot)
     return point, lo, hi
