@@ -298,6 +298,10 @@ def _job_overrides(overrides: list[str], multirun: bool) -> list[list[str]]:
     return [list(job) for job in jobs[:MAX_PRECHECKED_JOBS]]
 
 
+Mode = Any  # hydra.types.RunMode | None, or UNKNOWN (the pre-check did not compose it)
+UNKNOWN = object()
+
+
 def precheck(args: list[str]) -> Mode:
     """Compose and accept (`pgrun.runner.preflight.accept`) the config of every job the command
     line runs before Hydra makes a directory; in a multirun, check that the launcher's and
@@ -340,10 +344,6 @@ def precheck(args: list[str]) -> Mode:
 
         GlobalHydra.instance().clear()  # Hydra's app initializes its own
     return mode
-
-
-Mode = Any  # hydra.types.RunMode | None, or UNKNOWN
-UNKNOWN = object()
 
 
 @contextlib.contextmanager
