@@ -219,6 +219,8 @@ def main() -> None:
             return
     elif args.which == "both":
         ms = [in_subprocess(w, args.iterations) for w in ("pgrun", "minimal")]
+    elif "unsafe_rbg" in args.which and os.environ.get("JAX_DEFAULT_PRNG_IMPL") != "unsafe_rbg":
+        ms = [in_subprocess(args.which, args.iterations)]  # which sets the PRNG before JAX starts
     else:
         import pgrun  # noqa: F401  (the same PRNG and XLA options as a pgrun run)
 
