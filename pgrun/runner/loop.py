@@ -40,9 +40,9 @@ def compile_ahead(program: Any, shapes: Callable[[], Any]) -> Future:
     return future
 
 
-# imported by the end of every run (the summary's bootstrap CI, the final checkpoint): slow
-# imports (scipy.stats, orbax) that would otherwise stall the exit
-END_OF_RUN_MODULES = ("pgrun.runner.stats", "orbax.checkpoint")
+# imported by the end of every run (the final checkpoint): a slow import (orbax, 0.1 s and more
+# under load) that would otherwise stall the exit. The summary's bootstrap CI is NumPy (runner.stats).
+END_OF_RUN_MODULES = ("orbax.checkpoint",)
 
 
 def prewarm_imports(modules: tuple[str, ...] = END_OF_RUN_MODULES) -> threading.Thread:
